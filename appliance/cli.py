@@ -1,0 +1,188 @@
+"""The ``appliance`` command line (DESIGN.md: "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+import trio
+
+from appliance import logs
+from appliance.settings import SettingMissingError, Settings, get_settings
+
+log = logging.getLogger("appliance")
+
+
+def _role(name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from appliance.nursery.role import run_role
+        from appliance.roles import ROLES
+
+        trio.run(run_role, name, ROLES[name], settings)
+        return 0
+
+    return run
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.nursery.supervisor import supervise
+
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    return trio.run(supervise, settings, roles)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance import migrate
+
+    migrate.upgrade(settings.database_url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance import accounts
+    from appliance.db import Database
+
+    password = args.password
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass("password (empty for token-only): ") or None
+    db = Database(settings.database_url, 1)
+    try:
+        user = db.run_sync(accounts.create_user, args.business, args.email, password)
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"user {user.email} (id {user.id}) in business id {user.business_id}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance import accounts
+    from appliance.db import Database
+
+    db = Database(settings.database_url, 1)
+    try:
+        print(db.run_sync(accounts.create_api_token, args.email))
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in settings.masked().items():
+        print(f"{name}={value}")
+    return 0
+
+
+def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.jobs.cli import enqueue
+
+    return trio.run(enqueue, settings, args.job, args.queue, args.arg, args.delay)
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.jobs.cli import jobs_command
+
+    return trio.run(jobs_command, settings, args.action, args.id)
+
+
+def cmd_systemd_install(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.nursery.units import install
+
+    for path in install(args.prefix, args.executable):
+        print(path)
+    return 0
+
+
+def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.loadtest import run
+
+    report = trio.run(run, settings, args)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="supervisor in the foreground")
+    up.add_argument("--roles", default="api,media,worker,scheduler")
+    up.set_defaults(fn=cmd_up)
+    for role in ("api", "media", "worker", "scheduler"):
+        sub.add_parser(role, help=f"the {role} role in the foreground").set_defaults(fn=_role(role))
+
+    mig = sub.add_parser("migrate", help="Alembic upgrade to head")
+    mig.add_argument("revision", nargs="?", default="head")
+    mig.set_defaults(fn=cmd_migrate)
+
+    user = sub.add_parser("user").add_subparsers(dest="action", required=True)
+    uc = user.add_parser("create", help="bootstrap a tenant and its first user")
+    uc.add_argument("--business", required=True)
+    uc.add_argument("--email", required=True)
+    uc.add_argument("--password")
+    uc.set_defaults(fn=cmd_user_create)
+
+    token = sub.add_parser("token").add_subparsers(dest="action", required=True)
+    tc = token.add_parser("create", help="print an API token for Authorization: Bearer")
+    tc.add_argument("--email", required=True)
+    tc.set_defaults(fn=cmd_token_create)
+
+    config = sub.add_parser("config").add_subparsers(dest="action", required=True)
+    config.add_parser("show", help="effective settings, secrets masked").set_defaults(fn=cmd_config_show)
+
+    enq = sub.add_parser("enqueue", help="enqueue a job, print its id")
+    enq.add_argument("job")
+    enq.add_argument("--queue", default=None, choices=["high", "default", "low"], help="default: the job's own")
+    enq.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE")
+    enq.add_argument("--delay", type=float, default=None, help="seconds before it may run")
+    enq.set_defaults(fn=cmd_enqueue)
+
+    jobs = sub.add_parser("jobs", help="inspect and retry jobs")
+    jobs.add_argument("action", choices=["stats", "show", "retry"])
+    jobs.add_argument("id", nargs="?")
+    jobs.set_defaults(fn=cmd_jobs)
+
+    sysd = sub.add_parser("systemd").add_subparsers(dest="action", required=True)
+    si = sysd.add_parser("install", help="write the unit files for this install")
+    si.add_argument("--prefix", default="/etc/systemd/system")
+    si.add_argument("--executable", default=None, help="path of the appliance command (default: this one)")
+    si.set_defaults(fn=cmd_systemd_install)
+
+    lt = sub.add_parser("loadtest", help="load tests")
+    lt.add_argument("kind", choices=["calls", "webhooks"])
+    lt.add_argument("--calls", type=int, default=10)
+    lt.add_argument("--seconds", type=float, default=10)
+    lt.add_argument("--url", default=None)
+    lt.add_argument("--messages", type=int, default=1000)
+    lt.add_argument("--duplicates", type=float, default=0.0)
+    lt.set_defaults(fn=cmd_loadtest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    faulthandler.enable()  # SIGABRT from the supervisor's watchdog prints where a hung role was stuck
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError names the variable
+        print(f"error: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    try:
+        return args.fn(args, settings) or 0
+    except SettingMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

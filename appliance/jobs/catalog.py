@@ -1,0 +1,3 @@
+"""Every module that registers jobs. Importing this module registers them all."""
+
+from appliance.jobs import diagnostics  # noqa: F401

@@ -1,0 +1,248 @@
+"""The job runner's Redis state changes, each one atomic Lua script: no crash point loses or doubles a job.
+
+Layout (names in appliance/keys.py): ``queue:<q>`` lists (LPUSH in, RPOP out), ``job:<id>`` hashes,
+``running`` zset scored by lease expiry, ``scheduled`` zset by due time, ``dead`` and ``failed`` zsets,
+``wakeup`` list of tokens that idle workers block on, ``unique:<key>`` strings, ``stat:*`` counters.
+
+A taken job carries a lease token ``<worker>:<attempt>``; finishing, failing, renewing and handing back
+all check it, so a worker that lost its lease (its job was requeued and taken again) changes nothing.
+"""
+
+from __future__ import annotations
+
+# KEYS: job, queue, scheduled, wakeup, dedupe
+# ARGV: prefix, id, due ('' = now), mode ('0' none, '1' unique while active, '2' once for ttl), ttl, field/value...
+ENQUEUE = """
+local prefix, id = ARGV[1], ARGV[2]
+if ARGV[4] ~= '0' then
+  local existing = redis.call('GET', KEYS[5])
+  if existing then
+    local state = redis.call('HGET', prefix .. 'job:' .. existing, 'status')
+    if ARGV[4] == '2' or state == 'queued' or state == 'scheduled' or state == 'running' or state == 'failed' then
+      return {existing, 0}
+    end
+  end
+  if ARGV[4] == '2' then
+    redis.call('SET', KEYS[5], id, 'EX', ARGV[5])
+  else
+    redis.call('SET', KEYS[5], id)
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[3], id)
+else
+  redis.call('LPUSH', KEYS[2], id)
+  redis.call('LPUSH', KEYS[4], '1')
+  redis.call('LTRIM', KEYS[4], 0, 63)
+end
+return {id, 1}
+"""
+
+# KEYS: running, queue:high, queue:default, queue:low
+# ARGV: prefix, n, now, lease seconds, worker id
+FETCH = """
+local prefix, n, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local expires = tonumber(now) + tonumber(ARGV[4])
+local out = {}
+for q = 2, 4 do
+  if n <= 0 then break end
+  local ids = redis.call('RPOP', KEYS[q], n)
+  if ids then
+    for _, id in ipairs(ids) do
+      local jk = prefix .. 'job:' .. id
+      if redis.call('EXISTS', jk) == 1 then
+        local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
+        local token = ARGV[5] .. ':' .. attempts
+        redis.call('HSET', jk, 'status', 'running', 'started_at', now, 'worker', ARGV[5], 'lease', token)
+        redis.call('ZADD', KEYS[1], expires, id)
+        local f = redis.call('HMGET', jk, 'name', 'args', 'timeout', 'max_retries', 'queue', 'enqueued_at')
+        out[#out + 1] = {id, token, attempts, f[1], f[2], f[3], f[4], f[5], f[6]}
+        n = n - 1
+      end
+    end
+  end
+end
+if #out > 0 then redis.call('INCRBY', prefix .. 'stat:started', #out) end
+return out
+"""
+
+# KEYS: running
+# ARGV: prefix, now, ttl, then (id, token, result json, duration bucket, duration) per job
+FINISH = """
+local prefix, now, done = ARGV[1], ARGV[2], 0
+for i = 4, #ARGV, 5 do
+  local id = ARGV[i]
+  local jk = prefix .. 'job:' .. id
+  if redis.call('HGET', jk, 'lease') == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HSET', jk, 'status', 'finished', 'finished_at', now, 'result', ARGV[i + 2], 'lease', '')
+    local uk = redis.call('HGET', jk, 'unique_key')
+    if uk and uk ~= '' and redis.call('GET', prefix .. 'unique:' .. uk) == id then
+      redis.call('DEL', prefix .. 'unique:' .. uk)
+    end
+    redis.call('EXPIRE', jk, ARGV[3])
+    redis.call('HINCRBY', prefix .. 'stat:duration', ARGV[i + 3], 1)
+    redis.call('HINCRBYFLOAT', prefix .. 'stat:duration', 'sum', ARGV[i + 4])
+    done = done + 1
+  end
+end
+redis.call('INCRBY', prefix .. 'stat:finished', done)
+return done
+"""
+
+# KEYS: running, scheduled, dead, failed
+# ARGV: prefix, id, token, now, error, traceback, retry at ('' = dead), dead ttl
+FAIL = """
+local prefix, id, now = ARGV[1], ARGV[2], ARGV[4]
+local jk = prefix .. 'job:' .. id
+if redis.call('HGET', jk, 'lease') ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZADD', KEYS[4], now, id)
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -1001)
+redis.call('HSET', jk, 'error', ARGV[5], 'traceback', ARGV[6], 'failed_at', now, 'lease', '')
+redis.call('INCR', prefix .. 'stat:failed')
+if ARGV[7] ~= '' then
+  redis.call('HSET', jk, 'status', 'failed', 'due_at', ARGV[7])
+  redis.call('ZADD', KEYS[2], ARGV[7], id)
+  redis.call('INCR', prefix .. 'stat:retried')
+  return 1
+end
+redis.call('HSET', jk, 'status', 'dead', 'finished_at', now)
+redis.call('ZADD', KEYS[3], now, id)
+local uk = redis.call('HGET', jk, 'unique_key')
+if uk and uk ~= '' and redis.call('GET', prefix .. 'unique:' .. uk) == id then
+  redis.call('DEL', prefix .. 'unique:' .. uk)
+end
+redis.call('EXPIRE', jk, ARGV[8])
+redis.call('INCR', prefix .. 'stat:dead')
+return 2
+"""
+
+# KEYS: running, wakeup
+# ARGV: prefix, then (id, token) per job. Hands jobs back to the front of their queue, not an attempt.
+RELEASE = """
+local prefix, n = ARGV[1], 0
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  local jk = prefix .. 'job:' .. id
+  if redis.call('HGET', jk, 'lease') == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HSET', jk, 'status', 'queued', 'lease', '', 'worker', '')
+    redis.call('HINCRBY', jk, 'attempts', -1)
+    redis.call('RPUSH', prefix .. 'queue:' .. redis.call('HGET', jk, 'queue'), id)
+    redis.call('LPUSH', KEYS[2], '1')
+    n = n + 1
+  end
+end
+redis.call('LTRIM', KEYS[2], 0, 63)
+return n
+"""
+
+# KEYS: running
+# ARGV: prefix, new expiry, then (id, token) per job. Returns the ids whose lease is no longer ours.
+RENEW = """
+local lost = {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HGET', ARGV[1] .. 'job:' .. id, 'lease') == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost
+"""
+
+# KEYS: running, wakeup, dead
+# ARGV: prefix, now, limit, poison limit. Jobs whose holder stopped renewing go back to the front of their
+# queue; one whose holders died ``poison limit`` times (it kills every worker that takes it) goes dead.
+REQUEUE_EXPIRED = """
+local prefix, now = ARGV[1], ARGV[2]
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local jk = prefix .. 'job:' .. id
+  local q = redis.call('HGET', jk, 'queue')
+  if q then
+    local losses = redis.call('HINCRBY', jk, 'lease_losses', 1)
+    redis.call('HSET', jk, 'lease', '', 'worker', '', 'requeued_at', now)
+    if losses >= tonumber(ARGV[4]) then
+      redis.call('HSET', jk, 'status', 'dead', 'finished_at', now,
+                 'error', 'its worker died ' .. losses .. ' times while running it (poison job)')
+      redis.call('ZADD', KEYS[3], now, id)
+      local uk = redis.call('HGET', jk, 'unique_key')
+      if uk and uk ~= '' and redis.call('GET', prefix .. 'unique:' .. uk) == id then
+        redis.call('DEL', prefix .. 'unique:' .. uk)
+      end
+      redis.call('INCR', prefix .. 'stat:dead')
+    else
+      redis.call('HSET', jk, 'status', 'queued')
+      redis.call('RPUSH', prefix .. 'queue:' .. q, id)
+      redis.call('LPUSH', KEYS[2], '1')
+    end
+  end
+end
+if #ids > 0 then
+  redis.call('LTRIM', KEYS[2], 0, 63)
+  redis.call('INCRBY', prefix .. 'stat:requeued', #ids)
+end
+return ids
+"""
+
+# KEYS: scheduled, wakeup
+# ARGV: prefix, now, limit. Due delayed jobs and retries join the back of their queue.
+PROMOTE_DUE = """
+local prefix = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local jk = prefix .. 'job:' .. id
+  local q = redis.call('HGET', jk, 'queue')
+  if q then
+    redis.call('HSET', jk, 'status', 'queued')
+    redis.call('LPUSH', prefix .. 'queue:' .. q, id)
+    redis.call('LPUSH', KEYS[2], '1')
+  end
+end
+if #ids > 0 then redis.call('LTRIM', KEYS[2], 0, 63) end
+return #ids
+"""
+
+# KEYS: job, dead, scheduled, wakeup
+# ARGV: prefix, id, now. An operator's retry of a failed or dead job: queued again with fresh attempts.
+RETRY = """
+local state = redis.call('HGET', KEYS[1], 'status')
+if not state then return 'missing' end
+if state ~= 'dead' and state ~= 'failed' then return state end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('PERSIST', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'enqueued_at', ARGV[3])
+redis.call('LPUSH', ARGV[1] .. 'queue:' .. redis.call('HGET', KEYS[1], 'queue'), ARGV[2])
+redis.call('LPUSH', KEYS[4], '1')
+redis.call('LTRIM', KEYS[4], 0, 63)
+return 'queued'
+"""
+
+# KEYS: running, scheduled, dead
+# ARGV: prefix, cap. Per queue counts of running, scheduled (delayed), failed (awaiting retry) and dead.
+COUNT_BY_QUEUE = """
+local out = {}
+local function tally(ids)
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', ARGV[1] .. 'job:' .. id, 'queue', 'status')
+    if f[1] then
+      local k = f[1] .. '|' .. f[2]
+      out[k] = (out[k] or 0) + 1
+    end
+  end
+end
+local cap = tonumber(ARGV[2])
+tally(redis.call('ZRANGE', KEYS[1], 0, cap))
+tally(redis.call('ZRANGE', KEYS[2], 0, cap))
+tally(redis.call('ZRANGE', KEYS[3], 0, cap))
+local flat = {}
+for k, v in pairs(out) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+return flat
+"""

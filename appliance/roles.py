@@ -1,0 +1,29 @@
+"""Role name → serve function ``(settings, stop, *, task_status)``. Imported lazily: a role loads only its own."""
+
+from __future__ import annotations
+
+import trio
+
+from appliance.nursery.role import RoleHandle
+from appliance.settings import Settings
+
+
+async def api(settings: Settings, stop: trio.Event, *, task_status: trio.TaskStatus[RoleHandle]) -> None:
+    from appliance.web.serve import serve_api
+
+    await serve_api(settings, stop, task_status=task_status)
+
+
+async def worker(settings: Settings, stop: trio.Event, *, task_status: trio.TaskStatus[RoleHandle]) -> None:
+    from appliance.jobs.worker import serve_worker
+
+    await serve_worker(settings, stop, task_status=task_status)
+
+
+async def scheduler(settings: Settings, stop: trio.Event, *, task_status: trio.TaskStatus[RoleHandle]) -> None:
+    from appliance.jobs.scheduler import serve_scheduler
+
+    await serve_scheduler(settings, stop, task_status=task_status)
+
+
+ROLES = {"api": api, "worker": worker, "scheduler": scheduler}

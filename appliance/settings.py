@@ -1,0 +1,115 @@
+"""One typed settings object, read from /etc/appliance/appliance.env, ./.env and the environment.
+
+Names are the plain ones operators already use (DESIGN.md). A setting that only one feature needs is
+optional here; that feature calls :meth:`Settings.require`, which raises one clear error naming the
+variable when the feature is used, never a traceback at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECONDS = 1.0
+SYSTEM_ENV_FILE = "/etc/appliance/appliance.env"
+
+
+class SettingMissingError(RuntimeError):
+    """A feature was used whose setting is not configured."""
+
+
+class Settings(BaseSettings):
+    # Later env files win; the environment beats both.
+    model_config = SettingsConfigDict(
+        env_file=(SYSTEM_ENV_FILE, ".env"), env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = "postgresql+psycopg:///appliance"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "appliance:"
+    bind_host: str = "0.0.0.0"
+    api_port: int = 5000
+    media_port: int = 5050
+    workers: int = 2
+    job_concurrency: int = 8
+    shutdown_grace: float = 30 * SECONDS
+    job_lease: float = 30 * SECONDS
+    db_pool_size: int = 10
+    session_ttl: float = 14 * 24 * 3600 * SECONDS
+    session_cookie_secure: bool = True
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    # Supervisor (``appliance up``): each child must say READY within the start timeout and WATCHDOG=1
+    # within the watchdog interval; RESTART_BURST restarts within RESTART_WINDOW mark a role failed.
+    supervisor_start_timeout: float = 60 * SECONDS
+    supervisor_watchdog: float = 10 * SECONDS
+    restart_burst: int = 5
+    restart_window: float = 60 * SECONDS
+
+    internal_secret: SecretStr | None = None
+    encryption_key: SecretStr | None = None
+    twilio_auth_token: SecretStr | None = None
+    public_url: str | None = None
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_redirect_uri: str | None = None
+    baileys_url: str | None = None
+    data_dir: Path = Path("/var/lib/appliance")
+    media_idle_timeout: float = 30 * SECONDS
+    voice_agent: str = "echo"
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        # Operators of the original system write plain postgresql:// URLs; we always drive psycopg 3.
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+psycopg://" + value[len(plain) :]
+        return value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_in_namespace(cls, value: str) -> str:
+        if not value.startswith("appliance:"):
+            raise ValueError("REDIS_PREFIX must start with 'appliance:'")
+        return value if value.endswith(":") else value + ":"
+
+    def require(self, name: str) -> Any:
+        """The value of setting ``name``, or a :class:`SettingMissingError` naming its variable."""
+        value = getattr(self, name)
+        if value in (None, ""):
+            raise SettingMissingError(f"{name.upper()} is not set; add it to {SYSTEM_ENV_FILE} or the environment")
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+    def masked(self) -> dict[str, str]:
+        """Effective settings for display, secrets and URL passwords masked."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                text = "********" if value.get_secret_value() else ""
+            elif value is None:
+                text = ""
+            else:
+                text = _mask_url_password(str(value))
+            shown[name.upper()] = text
+        return shown
+
+
+def _mask_url_password(text: str) -> str:
+    if "://" not in text or "@" not in text:
+        return text
+    scheme, rest = text.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":********"
+    return f"{scheme}://{creds}@{host}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

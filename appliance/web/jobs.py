@@ -1,0 +1,61 @@
+"""Operators' view of the job runner: ``/api/jobs/stats``, ``/api/jobs/<id>``, ``/api/jobs/<id>/retry``.
+
+Job records are not tenant rows; operators of the appliance see them all.
+"""
+
+from __future__ import annotations
+
+import trio
+from quart import Blueprint
+
+from appliance.jobs.queue import JobQueue
+from appliance.jobs.registry import JobNotFoundError, JobStateError
+from appliance.web.auth import require_auth
+from appliance.web.context import services
+from appliance.web.errors import ApiError
+from appliance.web.query import int_param
+
+bp = Blueprint("jobs", __name__)
+
+
+def queue() -> JobQueue:
+    svc = services()
+    return JobQueue(svc.redis, svc.keys)
+
+
+@bp.get("/api/jobs/stats")
+@require_auth
+async def stats():  # noqa: ANN201
+    return {"success": True, **await queue().stats()}
+
+
+FINAL = ("finished", "dead")
+WAIT_POLL = 0.05
+
+
+@bp.get("/api/jobs/<job_id>")
+@require_auth
+async def show(job_id: str):  # noqa: ANN201
+    """The job's record; with ``?wait=S`` (up to 30) it first waits that long for the job to finish."""
+    wait = float(int_param("wait", 0, low=0, high=30))
+    q = queue()
+    record = await q.get(job_id)
+    with trio.move_on_after(wait):
+        while record is not None and record["status"] not in FINAL:
+            await trio.sleep(WAIT_POLL)
+            record = await q.get(job_id)
+    if record is None:
+        raise ApiError(404, f"job {job_id} not found")
+    return {"success": True, "job": record}
+
+
+@bp.post("/api/jobs/<job_id>/retry")
+@require_auth
+async def retry(job_id: str):  # noqa: ANN201
+    try:
+        await queue().retry(job_id)
+    except JobNotFoundError as exc:
+        raise ApiError(404, str(exc)) from None
+    except JobStateError as exc:
+        raise ApiError(409, str(exc)) from None
+    return {"success": True, "job_id": job_id, "status": "queued"}

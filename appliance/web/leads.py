@@ -1,0 +1,76 @@
+"""Leads CRUD, scoped to the caller's business: another tenant's lead is a 404 and stays untouched."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from quart import Blueprint, request
+
+from appliance import leads
+from appliance.web.auth import require_auth
+from appliance.web.context import principal, services
+from appliance.web.errors import ApiError
+from appliance.web.query import int_param
+
+bp = Blueprint("leads", __name__)
+
+
+async def _json_object() -> dict:
+    body = await request.get_json(force=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return body
+
+
+def _not_found(lead_id: int) -> ApiError:
+    return ApiError(404, f"lead {lead_id} not found")
+
+
+@bp.get("/api/leads")
+@require_auth
+async def list_leads():  # noqa: ANN201
+    page = int_param("page", 1, low=1, high=1_000_000)
+    per_page = int_param("per_page", 25, low=1, high=200)
+    status = request.args.get("status") or None
+    if status is not None and status not in leads.LeadStatus.__args__:
+        raise ApiError(400, f"status must be one of {', '.join(leads.LeadStatus.__args__)}")
+    rows, total = await services().db.run(partial(
+        leads.list_leads, business_id=principal().business_id, q=request.args.get("q"), status=status,
+        page=page, per_page=per_page,
+    ))
+    return {"success": True, "leads": rows, "total": total, "page": page, "per_page": per_page}
+
+
+@bp.post("/api/leads")
+@require_auth
+async def create_lead():  # noqa: ANN201
+    fields = leads.LeadCreate.model_validate(await _json_object())
+    lead = await services().db.run(leads.create_lead, principal().business_id, fields)
+    return {"success": True, "lead": lead}, 201
+
+
+@bp.get("/api/leads/<int:lead_id>")
+@require_auth
+async def get_lead(lead_id: int):  # noqa: ANN201
+    lead = await services().db.run(leads.get_lead, principal().business_id, lead_id)
+    if lead is None:
+        raise _not_found(lead_id)
+    return {"success": True, "lead": lead}
+
+
+@bp.patch("/api/leads/<int:lead_id>")
+@require_auth
+async def patch_lead(lead_id: int):  # noqa: ANN201
+    patch = leads.LeadPatch.model_validate(await _json_object())
+    lead = await services().db.run(leads.update_lead, principal().business_id, lead_id, patch)
+    if lead is None:
+        raise _not_found(lead_id)
+    return {"success": True, "lead": lead}
+
+
+@bp.delete("/api/leads/<int:lead_id>")
+@require_auth
+async def delete_lead(lead_id: int):  # noqa: ANN201
+    if not await services().db.run(leads.delete_lead, principal().business_id, lead_id):
+        raise _not_found(lead_id)
+    return {"success": True}
