@@ -170,9 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def enable_faulthandler() -> None:
+    """SIGABRT from the supervisor's watchdog prints where a hung role was stuck."""
+    try:
+        faulthandler.enable(file=sys.__stderr__)
+    except (AttributeError, ValueError, OSError):  # no real stderr (embedded, captured): nothing to print to
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    faulthandler.enable()  # SIGABRT from the supervisor's watchdog prints where a hung role was stuck
+    enable_faulthandler()
     try:
         settings = get_settings()
     except ValueError as exc:  # pydantic's ValidationError names the variable

@@ -156,7 +156,7 @@ async def test_sigterm_drains_api_request_and_jobs_then_exits_zero(settings, ser
 
         async with trio.open_nursery() as requests:
             requests.start_soon(in_flight)
-            await trio.sleep(0.3)  # the request is now waiting inside the API
+            await wait_until(lambda: _requests_in_progress_at_least(port, 2))  # ours and the /metrics one
             started = time.monotonic()
             up.send_signal(signal.SIGTERM)
         assert results["wait"].status_code == 200 and results["wait"].json()["job"]["status"] == "finished"
@@ -169,6 +169,13 @@ async def test_sigterm_drains_api_request_and_jobs_then_exits_zero(settings, ser
         assert (await systemd.wait_for("STOPPING"))["STOPPING"] == "1"
     finally:
         up.kill()
+
+
+async def _requests_in_progress_at_least(port: int, n: int) -> bool:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    line = next(ln for ln in text.splitlines() if ln.startswith("appliance_http_requests_in_progress "))
+    return float(line.split()[1]) >= n
 
 
 async def _running_at_least(queue: JobQueue, n: int) -> bool:

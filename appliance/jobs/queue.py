@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from coredis.exceptions import NoScriptError
 from coredis.tokens import PureToken
 
 from appliance.jobs import scripts
@@ -67,7 +68,14 @@ class JobQueue:
         self._queue_keys = [keys.queue(q) for q in QUEUES]
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return await self._scripts[script](keys=list(keys), args=[str(a) for a in args])
+        call = self._scripts[script]
+        try:
+            return await call(keys=list(keys), args=[str(a) for a in args])
+        except NoScriptError:
+            # A restarted Redis forgets loaded scripts; coredis reloads once but swallows a failed reload
+            # (the connection may still be coming back), so load it here where a failure is visible.
+            await self.redis.script_load(call.script)
+            return await call(keys=list(keys), args=[str(a) for a in args])
 
     # -- producers -------------------------------------------------------------------------------------
     async def enqueue(self, name: str, args: dict[str, Any] | None = None, *, queue: str | None = None,

@@ -70,11 +70,13 @@ class Supervisor:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._signals, nursery.cancel_scope)
-                for name in self.children:
-                    nursery.start_soon(self._supervise, name)
                 nursery.start_soon(self._report)
+                async with trio.open_nursery() as roles:
+                    for name in self.children:
+                        roles.start_soon(self._supervise, name)
+                nursery.cancel_scope.cancel()  # every child is down: end the signal and report tasks
         except* RoleFailedError as group:
-            failures = [exc for exc in group.exceptions if isinstance(exc, RoleFailedError)]
+            failures = list(_leaves(group))
         finally:
             for path in self.socket_dir.glob("*"):
                 path.unlink(missing_ok=True)
@@ -155,6 +157,11 @@ class Supervisor:
                     os.kill(state.pid, signum)
                 except ProcessLookupError:
                     pass
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    return [leaf for exc in group.exceptions
+            for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]
 
 
 async def supervise(settings: Settings, roles: list[str]) -> int:

@@ -6,7 +6,7 @@ import logging
 import time
 
 import trio
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from quart import Blueprint, Quart, g, request
 
 from appliance.jobs.metrics import render as render_job_metrics
@@ -19,6 +19,7 @@ bp = Blueprint("health", __name__)
 CHECK_TIMEOUT = 2.0
 
 REQUESTS = Counter("appliance_http_requests_total", "HTTP requests", ["method", "route", "status"])
+IN_PROGRESS = Gauge("appliance_http_requests_in_progress", "HTTP requests being served (this one included)")
 LATENCY = Histogram("appliance_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 
@@ -65,6 +66,12 @@ def install_request_metrics(app: Quart) -> None:
     @app.before_request
     async def _start() -> None:
         g.request_started = time.perf_counter()
+        IN_PROGRESS.inc()
+
+    @app.teardown_request
+    async def _finished(_exc: BaseException | None) -> None:
+        if getattr(g, "request_started", None) is not None:
+            IN_PROGRESS.dec()
 
     @app.after_request
     async def _observe(response):  # noqa: ANN001, ANN202
