@@ -99,8 +99,9 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_systemd_install(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.nursery.units import install
 
-    for path in install(args.prefix, args.executable):
-        print(path)
+    for path in install(settings, args.prefix, args.sysusers_dir, args.executable):
+        print(f"wrote {path}")
+    print("next: systemd-sysusers && systemctl daemon-reload && systemctl enable --now appliance.service")
     return 0
 
 
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sysd = sub.add_parser("systemd").add_subparsers(dest="action", required=True)
     si = sysd.add_parser("install", help="write the unit files for this install")
     si.add_argument("--prefix", default="/etc/systemd/system")
+    si.add_argument("--sysusers-dir", default="/etc/sysusers.d")
     si.add_argument("--executable", default=None, help="path of the appliance command (default: this one)")
     si.set_defaults(fn=cmd_systemd_install)
 

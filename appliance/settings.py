@@ -7,6 +7,7 @@ variable when the feature is used, never a traceback at import time.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,16 @@ class SettingMissingError(RuntimeError):
     """A feature was used whose setting is not configured."""
 
 
+def _readable(*paths: str) -> tuple[str, ...]:
+    # Under systemd the root-only env file reaches us through EnvironmentFile=; the unprivileged service
+    # user cannot open it itself, and that must not stop it from starting.
+    return tuple(p for p in paths if not os.path.exists(p) or os.access(p, os.R_OK))
+
+
 class Settings(BaseSettings):
     # Later env files win; the environment beats both.
     model_config = SettingsConfigDict(
-        env_file=(SYSTEM_ENV_FILE, ".env"), env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=_readable(SYSTEM_ENV_FILE, ".env"), env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
     database_url: str = "postgresql+psycopg:///appliance"
