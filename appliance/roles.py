@@ -14,6 +14,12 @@ async def api(settings: Settings, stop: trio.Event, *, task_status: trio.TaskSta
     await serve_api(settings, stop, task_status=task_status)
 
 
+async def media(settings: Settings, stop: trio.Event, *, task_status: trio.TaskStatus[RoleHandle]) -> None:
+    from appliance.media.serve import serve_media
+
+    await serve_media(settings, stop, task_status=task_status)
+
+
 async def worker(settings: Settings, stop: trio.Event, *, task_status: trio.TaskStatus[RoleHandle]) -> None:
     from appliance.jobs.worker import serve_worker
 
@@ -26,4 +32,4 @@ async def scheduler(settings: Settings, stop: trio.Event, *, task_status: trio.T
     await serve_scheduler(settings, stop, task_status=task_status)
 
 
-ROLES = {"api": api, "worker": worker, "scheduler": scheduler}
+ROLES = {"api": api, "media": media, "worker": worker, "scheduler": scheduler}

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("/var/lib/appliance")
     media_idle_timeout: float = 30 * SECONDS
     voice_agent: str = "echo"
+    realtime_url: str | None = None  # e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime
+    realtime_api_key: SecretStr | None = None
+    realtime_instructions: str | None = None
 
     @field_validator("database_url")
     @classmethod

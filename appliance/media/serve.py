@@ -1,0 +1,35 @@
+"""``appliance media``: the media ASGI app on Hypercorn's trio worker, drained call by call on stop."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import trio
+from hypercorn.trio import serve as hypercorn_serve
+
+from appliance.media.app import MediaApp
+from appliance.nursery.role import RoleHandle, tcp_accepts
+from appliance.services import open_services
+from appliance.settings import Settings
+from appliance.web.serve import hypercorn_config
+
+MAX_WS_MESSAGE = 64 * 1024
+
+
+async def serve_media(settings: Settings, stop: trio.Event, *,
+                      task_status: trio.TaskStatus[RoleHandle] = trio.TASK_STATUS_IGNORED) -> None:
+    async with open_services(settings) as services, trio.open_nursery() as nursery:
+        # Calls are drained by the app itself; Hypercorn then only closes what is left.
+        config = hypercorn_config(settings.bind_host, settings.media_port, grace=2)
+        config.websocket_max_message_size = MAX_WS_MESSAGE
+        app = MediaApp(services)
+        closed = trio.Event()
+        binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=closed.wait))
+        port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.media_port
+        task_status.started(RoleHandle(
+            status=lambda: f"{len(app.live)} calls on {', '.join(binds)}",
+            healthy=partial(tcp_accepts, settings.bind_host, port),
+        ))
+        await stop.wait()
+        await app.drain(settings.shutdown_grace)
+        closed.set()

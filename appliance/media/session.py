@@ -1,0 +1,339 @@
+"""One Twilio Media Stream: the protocol, its deadlines, and audio both ways through bounded channels.
+
+    socket --receive loop--> inbound DropOldest (~10 s) --> agent --> outbound DropOldest (~12 s) --sender--> socket
+
+The receive loop never waits on the agent: a full channel drops its oldest frame (counted). Deadlines are
+cancel scopes: no valid ``start`` within START_TIMEOUT closes a ghost session; no message for the idle
+timeout ends the call. Bad messages are counted and skipped; MAX_BAD_IN_A_ROW of them close the socket
+with 1007. Whatever ends the call, it ends with a final mark and a normal close when the socket still
+stands, and the recorder learns the counters and the reason.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from appliance.media import metrics
+from appliance.media.audio import DropOldest, frames_for
+
+log = logging.getLogger(__name__)
+START_TIMEOUT = 10.0
+INBOUND_SECONDS = 10.0
+OUTBOUND_SECONDS = 12.0
+MAX_PAYLOAD = 8000  # bytes of audio in one media message (Twilio sends 160)
+MAX_MESSAGE = 16 * 1024  # characters of one text message
+MAX_BAD_IN_A_ROW = 20
+CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_BAD_DATA, CLOSE_TRY_LATER = 1000, 1001, 1008, 1007, 1013
+
+
+class Transport(Protocol):
+    async def receive(self) -> str | bytes | None: ...  # None once the peer has gone
+    async def send(self, text: str) -> None: ...
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class Recorder(Protocol):
+    async def started(self, call: CallInfo) -> None: ...
+    async def ended(self, call: CallInfo, stats: CallStats, reason: str) -> None: ...
+
+
+class TransportGone(Exception):
+    """The socket closed under us while sending."""
+
+
+class CallEnded(Exception):
+    """Ends a call from inside with a reason and close code (bad data, agent failure, shutdown)."""
+
+    def __init__(self, reason: str, code: int = CLOSE_NORMAL) -> None:
+        super().__init__(reason)
+        self.reason, self.code = reason, code
+
+
+@dataclass
+class CallInfo:
+    call_sid: str
+    stream_sid: str
+    parameters: dict[str, str]
+
+
+@dataclass
+class CallStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped_in: int = 0
+    dropped_out: int = 0
+    cleared: int = 0
+    bad_messages: int = 0
+    dtmf: list[str] = field(default_factory=list)
+    marks_pending: list[str] = field(default_factory=list)
+
+    @property
+    def frames_dropped(self) -> int:
+        return self.dropped_in + self.dropped_out
+
+
+class Agent(Protocol):
+    async def run(self, call: CallSession) -> None: ...
+
+
+TokenCheck = Callable[[str, str], bool]  # (call_sid, token) -> valid
+AgentFactory = Callable[[CallInfo], Awaitable[Agent]]
+
+
+class CallSession:
+    def __init__(self, transport: Transport, *, verify: TokenCheck, agent_for: AgentFactory,
+                 recorder: Recorder, idle_timeout: float) -> None:
+        self.transport = transport
+        self.verify = verify
+        self.agent_for = agent_for
+        self.recorder = recorder
+        self.idle_timeout = idle_timeout
+        self.stats = CallStats()
+        self.info: CallInfo | None = None
+        self.inbound: DropOldest[str] = DropOldest(frames_for(INBOUND_SECONDS))
+        self.outbound: DropOldest[tuple[str, str]] = DropOldest(frames_for(OUTBOUND_SECONDS))
+        self._scope = trio.CancelScope()
+        self._ending: CallEnded | None = None
+        self._send_lock = trio.Lock()
+        self._open = True
+        self._bad_in_a_row = 0
+
+    # -- what agents use ---------------------------------------------------------------------------------
+    async def audio_in(self) -> str:
+        """The next inbound frame (base64 mu-law) for the agent."""
+        return await self.inbound.get()
+
+    def play(self, payload: str) -> None:
+        """Queue a frame of audio for the caller; the oldest queued frame goes when 12 s are waiting."""
+        if not self.outbound.put(("media", payload)):
+            metrics.FRAMES.labels("dropped").inc()
+
+    def mark(self, name: str) -> None:
+        self.stats.marks_pending.append(name)
+        self.outbound.put(("mark", name))
+
+    def clear(self) -> None:
+        """Barge-in: forget queued audio here and tell Twilio to flush what it buffered."""
+        self.stats.cleared += self.outbound.flush()
+        self.stats.marks_pending.clear()
+        self.outbound.put(("clear", ""))
+
+    def end(self, reason: str, code: int = CLOSE_NORMAL) -> None:
+        """End the call from outside (shutdown): final mark, normal close."""
+        if self._ending is None:
+            self._ending = CallEnded(reason, code)
+        self._scope.cancel()
+
+    # -- the call ----------------------------------------------------------------------------------------
+    async def run(self) -> str:
+        """Serve the socket until the call ends; returns the end reason."""
+        reason, code = "caller hung up", CLOSE_NORMAL
+        try:
+            with self._scope:
+                with trio.move_on_after(START_TIMEOUT) as ghost:
+                    self.info = await self._await_start()
+                if ghost.cancelled_caught:
+                    metrics.GHOSTS.inc()
+                    log.warning("ghost session: no valid start within %gs", START_TIMEOUT)
+                    raise CallEnded("no start within 10s", CLOSE_POLICY)
+                if self.info is None:
+                    return "closed before start"
+                await self._serve_call()
+        except CallEnded as ended:
+            reason, code = ended.reason, ended.code
+        except TransportGone:
+            reason, code = "socket lost", CLOSE_NORMAL
+        if self._ending is not None:
+            reason, code = self._ending.reason, self._ending.code
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await self._finish(reason, code)
+        return reason
+
+    async def _await_start(self) -> CallInfo | None:
+        while True:
+            message = await self._next_message()
+            if message is None:
+                return None
+            event = message.get("event")
+            if event == "connected":
+                continue
+            if event != "start":
+                self._bad("before_start")
+                continue
+            start = message.get("start") or {}
+            call_sid, stream_sid = start.get("callSid"), message.get("streamSid") or start.get("streamSid")
+            parameters = start.get("customParameters") or {}
+            if not isinstance(call_sid, str) or not isinstance(stream_sid, str) or not isinstance(parameters, dict):
+                raise CallEnded("start without callSid or streamSid", CLOSE_POLICY)
+            if not self.verify(call_sid, str(parameters.get("token", ""))):
+                log.warning("call %s: stream token does not match its CallSid; closing", call_sid)
+                raise CallEnded("bad stream token", CLOSE_POLICY)
+            return CallInfo(call_sid, stream_sid, {str(k): str(v) for k, v in parameters.items()})
+
+    async def _serve_call(self) -> None:
+        assert self.info is not None
+        metrics.CALLS_ACTIVE.inc()
+        try:
+            await self.recorder.started(self.info)
+            agent = await self.agent_for(self.info)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._sender)
+                    nursery.start_soon(self._run_agent, agent)
+                    await self._receive_loop()
+                    nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                ours, rest = group.split((CallEnded, TransportGone))
+                if rest is not None or ours is None:
+                    raise
+                raise _first_leaf(ours) from None
+        finally:
+            metrics.CALLS_ACTIVE.dec()
+
+    async def _run_agent(self, agent: Agent) -> None:
+        try:
+            await agent.run(self)
+        except Exception as exc:  # noqa: BLE001 - an agent's failure ends its call, never the process
+            log.warning("call %s: voice agent failed: %s: %s", self.info and self.info.call_sid,
+                        type(exc).__name__, exc)
+            raise CallEnded(f"agent failed: {type(exc).__name__}", CLOSE_NORMAL) from exc
+        raise CallEnded("agent finished", CLOSE_NORMAL)
+
+    async def _receive_loop(self) -> None:
+        with trio.CancelScope(deadline=trio.current_time() + self.idle_timeout) as idle:
+            while True:
+                message = await self._next_message()
+                if message is None:
+                    return
+                idle.deadline = trio.current_time() + self.idle_timeout
+                if self._on_event(message):
+                    return
+        if idle.cancelled_caught:
+            raise CallEnded(f"idle for {self.idle_timeout:g}s", CLOSE_NORMAL)
+
+    def _on_event(self, message: dict[str, Any]) -> bool:
+        """Handle one message during the call; True when Twilio says the stream stopped."""
+        event = message.get("event")
+        if event == "media":
+            payload = (message.get("media") or {}).get("payload")
+            if not isinstance(payload, str) or not _valid_audio(payload):
+                self._bad("bad_audio")
+                return False
+            self.stats.frames_in += 1
+            metrics.FRAMES.labels("in").inc()
+            if not self.inbound.put(payload):
+                self.stats.dropped_in += 1
+                metrics.FRAMES.labels("dropped").inc()
+        elif event == "mark":
+            name = (message.get("mark") or {}).get("name")
+            if name in self.stats.marks_pending:
+                self.stats.marks_pending.remove(name)
+        elif event == "dtmf":
+            digit = (message.get("dtmf") or {}).get("digit")
+            if isinstance(digit, str):
+                self.stats.dtmf.append(digit)
+        elif event == "stop":
+            return True
+        elif event in ("connected", "start"):
+            self._bad("repeated_" + str(event))
+            return False
+        else:
+            self._bad("unknown_event")
+            return False
+        self._bad_in_a_row = 0
+        return False
+
+    async def _next_message(self) -> dict[str, Any] | None:
+        while True:
+            raw = await self.transport.receive()
+            if raw is None:
+                self._open = False
+                return None
+            if len(raw) > MAX_MESSAGE:
+                self._bad("oversized")
+                continue
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                self._bad("malformed_json")
+                continue
+            if not isinstance(message, dict):
+                self._bad("malformed_json")
+                continue
+            return message
+
+    def _bad(self, kind: str) -> None:
+        self.stats.bad_messages += 1
+        self._bad_in_a_row += 1
+        metrics.BAD_MESSAGES.labels(kind).inc()
+        if self._bad_in_a_row == 1:
+            log.info("call %s: skipping a bad message (%s)", self.info and self.info.call_sid, kind)
+        if self._bad_in_a_row >= MAX_BAD_IN_A_ROW:
+            raise CallEnded(f"{MAX_BAD_IN_A_ROW} bad messages in a row (last: {kind})", CLOSE_BAD_DATA)
+
+    # -- sending ---------------------------------------------------------------------------------------
+    async def _sender(self) -> None:
+        assert self.info is not None
+        while True:
+            kind, data = await self.outbound.get()
+            await self._send(self._outbound_message(kind, data))
+            if kind == "media":
+                self.stats.frames_out += 1
+                metrics.FRAMES.labels("out").inc()
+
+    def _outbound_message(self, kind: str, data: str) -> str:
+        assert self.info is not None
+        if kind == "media":
+            return '{"event":"media","streamSid":%s,"media":{"payload":"%s"}}' % (
+                json.dumps(self.info.stream_sid), data)  # payload is checked base64: nothing to escape
+        if kind == "mark":
+            return json.dumps({"event": "mark", "streamSid": self.info.stream_sid, "mark": {"name": data}})
+        return json.dumps({"event": "clear", "streamSid": self.info.stream_sid})
+
+    async def _send(self, text: str) -> None:
+        if not self._open:
+            raise TransportGone
+        async with self._send_lock:
+            try:
+                await self.transport.send(text)
+            except TransportGone:
+                self._open = False
+                raise
+
+    async def _finish(self, reason: str, code: int) -> None:
+        self.stats.dropped_out = self.outbound.dropped
+        if self.info is not None and self._open:
+            try:
+                await self._send(self._outbound_message("mark", "end"))
+            except TransportGone:
+                pass
+        if self._open:
+            self._open = False
+            await self.transport.close(code, reason[:120])
+        if self.info is not None:
+            metrics.CALLS_ENDED.labels(reason.split(":")[0].split(" ")[0]).inc()
+            log.info("call %s ended: %s (in %d, out %d, dropped %d)", self.info.call_sid, reason,
+                     self.stats.frames_in, self.stats.frames_out, self.stats.frames_dropped)
+            await self.recorder.ended(self.info, self.stats, reason)
+
+
+def _valid_audio(payload: str) -> bool:
+    if len(payload) > MAX_PAYLOAD * 4 // 3 + 4:
+        return False
+    try:
+        binascii.a2b_base64(payload, strict_mode=True)
+    except binascii.Error:
+        return False
+    return True
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

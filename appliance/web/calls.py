@@ -1,0 +1,24 @@
+"""Calls on record for the caller's business, newest first."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from quart import Blueprint
+
+from appliance import calls
+from appliance.web.auth import require_auth
+from appliance.web.context import principal, services
+from appliance.web.query import int_param
+
+bp = Blueprint("calls", __name__)
+
+
+@bp.get("/api/calls")
+@require_auth
+async def list_calls():  # noqa: ANN201
+    page = int_param("page", 1, low=1, high=1_000_000)
+    per_page = int_param("per_page", 25, low=1, high=200)
+    rows, total = await services().db.run(partial(
+        calls.list_calls, business_id=principal().business_id, page=page, per_page=per_page))
+    return {"success": True, "calls": rows, "total": total, "page": page, "per_page": per_page}
