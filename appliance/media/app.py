@@ -202,8 +202,10 @@ class MediaApp:
             await send({"type": "websocket.close", "code": 1013 if not self.accepting else 1008})
             return
         await send({"type": "websocket.accept"})
-        key = stream_key(self.settings.twilio_auth_token.get_secret_value()) if self.settings.twilio_auth_token \
-            else None
+        try:
+            key: bytes | None = stream_key(self.settings.require("twilio_auth_token"))
+        except SettingMissingError:
+            key = None  # every start is refused: no token can be valid
         session = CallSession(
             AsgiSocket(receive, send),
             verify=lambda call_sid, token: key is not None and stream_token_valid(key, call_sid, token),
