@@ -219,7 +219,13 @@ class MediaApp:
             self._calls_changed.set()
 
     async def _agent_for(self, call: CallInfo):  # noqa: ANN202
-        chosen = await self.services.db.run(calls.voice_agent_for, call.call_sid)
+        try:
+            with trio.fail_after(5):
+                chosen = await self.services.db.run(calls.voice_agent_for, call.call_sid)
+        except Exception as exc:  # noqa: BLE001 - the caller still gets the default agent
+            log.warning("call %s: business's voice agent unknown (%s); using %s", call.call_sid, exc,
+                        self.settings.voice_agent)
+            chosen = None
         return make_agent(chosen or self.settings.voice_agent, self.settings)
 
     async def drain(self, grace: float) -> None:

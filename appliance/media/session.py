@@ -101,7 +101,6 @@ class CallSession:
         self.outbound: DropOldest[tuple[str, str]] = DropOldest(frames_for(OUTBOUND_SECONDS))
         self._scope = trio.CancelScope()
         self._ending: CallEnded | None = None
-        self._send_lock = trio.Lock()
         self._open = True
         self._bad_in_a_row = 0
 
@@ -113,7 +112,7 @@ class CallSession:
     def play(self, payload: str) -> None:
         """Queue a frame of audio for the caller; the oldest queued frame goes when 12 s are waiting."""
         if not self.outbound.put(("media", payload)):
-            metrics.FRAMES.labels("dropped").inc()
+            metrics.FRAMES_DROPPED.inc()
 
     def mark(self, name: str) -> None:
         self.stats.marks_pending.append(name)
@@ -182,7 +181,11 @@ class CallSession:
         metrics.CALLS_ACTIVE.inc()
         try:
             await self.recorder.started(self.info)
-            agent = await self.agent_for(self.info)
+            try:
+                agent = await self.agent_for(self.info)
+            except Exception as exc:  # noqa: BLE001 - no agent for this call ends the call, not the process
+                log.warning("call %s: no voice agent: %s: %s", self.info.call_sid, type(exc).__name__, exc)
+                raise CallEnded(f"agent unavailable: {type(exc).__name__}", CLOSE_NORMAL) from exc
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._sender)
@@ -227,10 +230,10 @@ class CallSession:
                 self._bad("bad_audio")
                 return False
             self.stats.frames_in += 1
-            metrics.FRAMES.labels("in").inc()
+            metrics.FRAMES_IN.inc()
             if not self.inbound.put(payload):
                 self.stats.dropped_in += 1
-                metrics.FRAMES.labels("dropped").inc()
+                metrics.FRAMES_DROPPED.inc()
         elif event == "mark":
             name = (message.get("mark") or {}).get("name")
             if name in self.stats.marks_pending:
@@ -286,7 +289,7 @@ class CallSession:
             await self._send(self._outbound_message(kind, data))
             if kind == "media":
                 self.stats.frames_out += 1
-                metrics.FRAMES.labels("out").inc()
+                metrics.FRAMES_OUT.inc()
 
     def _outbound_message(self, kind: str, data: str) -> str:
         assert self.info is not None
@@ -300,12 +303,11 @@ class CallSession:
     async def _send(self, text: str) -> None:
         if not self._open:
             raise TransportGone
-        async with self._send_lock:
-            try:
-                await self.transport.send(text)
-            except TransportGone:
-                self._open = False
-                raise
+        try:  # one sender at a time: the sender task during the call, _finish after it
+            await self.transport.send(text)
+        except TransportGone:
+            self._open = False
+            raise
 
     async def _finish(self, reason: str, code: int) -> None:
         self.stats.dropped_out = self.outbound.dropped

@@ -1,0 +1,146 @@
+"""Simulated Twilio calls against a media role: N calls, 50 frames a second each, paced by the clock,
+through the echo agent. Measures each frame's round trip, frames lost, and the server's CPU and memory."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import struct
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError
+
+from appliance.loadtest import procinfo
+from appliance.media.audio import FRAME_SECONDS
+from appliance.media.simulator import media_message, open_twilio_socket, start_message, stop_message
+from appliance.media.twilio import make_stream_token, stream_key
+from appliance.settings import Settings
+
+log = logging.getLogger(__name__)
+DRAIN_WAIT = 1.0
+
+
+@dataclass
+class CallResult:
+    sent: int = 0
+    echoed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    disconnected: str | None = None
+
+
+def frame(seq: int) -> str:
+    return base64.b64encode(struct.pack(">I", seq) + b"\xff" * 156).decode()
+
+
+def frame_seq(payload: str) -> int:
+    return struct.unpack(">I", base64.b64decode(payload)[:4])[0]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def one_call(url: str, key: bytes, index: int, start_at: float, seconds: float, result: CallResult,
+                   connected: trio.Event, all_connected: trio.Event) -> None:
+    call_sid, stream_sid = f"CAload{uuid.uuid4().hex[:26]}", f"MZload{index}"
+    frames = int(seconds / FRAME_SECONDS)
+    sent_at = [0.0] * frames
+    try:
+        async with open_twilio_socket(url) as ws:
+            await ws.send_message(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            await ws.send_message(start_message(call_sid, stream_sid, make_stream_token(key, call_sid)))
+            connected.set()
+            await all_connected.wait()
+
+            async def receive() -> None:
+                while result.echoed < frames:
+                    message = json.loads(await ws.get_message())
+                    if message.get("event") == "media":
+                        seq = frame_seq(message["media"]["payload"])
+                        result.latencies.append(trio.current_time() - sent_at[seq])
+                        result.echoed += 1
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(receive)
+                for seq in range(frames):
+                    await trio.sleep_until(start_at + seq * FRAME_SECONDS)
+                    sent_at[seq] = trio.current_time()
+                    await ws.send_message(media_message(stream_sid, frame(seq), seq))
+                    result.sent += 1
+                with trio.move_on_after(DRAIN_WAIT):
+                    while result.echoed < result.sent:
+                        await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+            await ws.send_message(stop_message(stream_sid))
+    except* (ConnectionClosed, OSError, HandshakeError) as group:
+        exc = group.exceptions[0]
+        result.disconnected = f"{type(exc).__name__}: {exc}"
+        connected.set()
+
+
+async def run_calls(settings: Settings, calls: int, seconds: float, url: str | None,
+                    server_pid: int | None) -> dict[str, Any]:
+    url = url or f"ws://127.0.0.1:{settings.media_port}/ws/twilio-media"
+    key = stream_key(settings.require("twilio_auth_token"))
+    port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    pid = server_pid or procinfo.listener_pid(port)
+    rss_idle = procinfo.rss_bytes(pid) if pid else 0
+    results = [CallResult() for _ in range(calls)]
+    all_connected = trio.Event()
+    peak_rss = 0
+
+    async def sample_rss(done: trio.Event) -> None:
+        nonlocal peak_rss
+        while not done.is_set() and pid:
+            peak_rss = max(peak_rss, procinfo.rss_bytes(pid))
+            with trio.move_on_after(0.25):
+                await done.wait()
+
+    done = trio.Event()
+    async with trio.open_nursery() as nursery:
+        connected = []
+        base = trio.current_time() + 1.0 + calls * 0.005  # connect everyone first, then start together
+        for i, result in enumerate(results):
+            event = trio.Event()
+            connected.append(event)
+            # Calls are uncorrelated: spread their 20 ms ticks over the interval.
+            start_at = base + (i % 50) * FRAME_SECONDS / 50
+            nursery.start_soon(one_call, url, key, i, start_at, seconds, result, event, all_connected)
+        for event in connected:
+            await event.wait()
+        cpu_before, wall_before = (procinfo.cpu_seconds(pid) if pid else 0.0), time.monotonic()
+        all_connected.set()
+        nursery.start_soon(sample_rss, done)
+
+        async def finished() -> None:
+            await trio.sleep_until(base + seconds + DRAIN_WAIT)
+            done.set()
+
+        nursery.start_soon(finished)
+    cpu = (procinfo.cpu_seconds(pid) - cpu_before) if pid else None
+    wall = time.monotonic() - wall_before
+    latencies = [v for r in results for v in r.latencies]
+    sent = sum(r.sent for r in results)
+    echoed = sum(r.echoed for r in results)
+    return {
+        "calls": calls, "seconds": seconds, "url": url,
+        "frames_sent": sent, "frames_echoed": echoed, "frames_lost": sent - echoed,
+        "loss_pct": round(100 * (sent - echoed) / sent, 3) if sent else None,
+        "disconnected": sum(1 for r in results if r.disconnected),
+        "p50_ms": round(1000 * percentile(latencies, 0.50), 2),
+        "p99_ms": round(1000 * percentile(latencies, 0.99), 2),
+        "max_ms": round(1000 * max(latencies), 2) if latencies else None,
+        "frames_per_s": round(echoed / seconds, 1),
+        "server_pid": pid,
+        "server_cpu_pct": round(100 * cpu / wall, 1) if cpu is not None else None,
+        "server_rss_mb": round(peak_rss / 2**20, 1) if pid else None,
+        "rss_per_call_kb": round((peak_rss - rss_idle) / 1024 / calls, 1) if pid and calls else None,
+    }
