@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import coredis
+from coredis.tokens import PureToken
 from coredis.exceptions import ConnectionError as RedisConnectionError
 from coredis.exceptions import RedisError
 
@@ -36,3 +37,8 @@ async def open_redis(url: str, *, max_connections: int = 64) -> AsyncIterator[co
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
+
+
+async def claim_once(redis: Redis, key: str, holder: str, ttl_seconds: int) -> bool:
+    """SET NX with a TTL: True for the first caller only (idempotency of side effects)."""
+    return bool(await redis.set(key, holder, ex=ttl_seconds, condition=PureToken.NX))

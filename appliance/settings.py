@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     google_client_secret: SecretStr | None = None
     google_redirect_uri: str | None = None
     baileys_url: str | None = None
+    whatsapp_store_own: bool = False  # store messages the business sent from its own phone
     data_dir: Path = Path("/var/lib/appliance")
     media_idle_timeout: float = 30 * SECONDS
     voice_agent: str = "echo"

@@ -192,12 +192,12 @@ class Worker:
                     batch.append(self._done_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
+            for taken, _, _ in batch:  # no longer ours to renew: renewing them now would race the finish
+                self.held.pop(taken.id, None)
             with trio.CancelScope(shield=True):
                 acked = await self._persist(self.queue.finish, batch)
             if acked < len(batch):
                 log.warning("%d finished jobs had lost their lease (run again elsewhere)", len(batch) - acked)
-            for taken, _, _ in batch:
-                self.held.pop(taken.id, None)
             self.processed += len(batch)
         acks_done.set()
 

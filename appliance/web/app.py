@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart_trio import QuartTrio
 
 from appliance.services import Services
-from appliance.web import auth, calls, health, jobs, leads
+from appliance.web import auth, calls, health, jobs, leads, whatsapp
 from appliance.web.context import EXTENSION
 from appliance.web.errors import install_error_handlers
 
@@ -15,7 +15,7 @@ def create_app(services: Services) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = services
-    for blueprint in (health.bp, auth.bp, leads.bp, jobs.bp, calls.bp):
+    for blueprint in (health.bp, auth.bp, leads.bp, jobs.bp, calls.bp, whatsapp.bp):
         app.register_blueprint(blueprint)
     install_error_handlers(app)
     health.install_request_metrics(app)

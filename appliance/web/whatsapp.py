@@ -1,0 +1,141 @@
+"""WhatsApp over HTTP: the Baileys bridge's webhook (enqueue only) and the tenant's inbox.
+
+The webhook does no work beyond checking and enqueueing: one ``whatsapp.process_message`` job per
+message, unique by ``baileys:<tenant>:<key.id>`` for DEDUPE_SECONDS, so a redelivery enqueues nothing.
+Redis down is a 503 (Baileys retries; what was enqueued before the failure dedupes on the retry).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import trio
+from pydantic import ValidationError
+from quart import Blueprint, request
+
+from appliance import whatsapp
+from appliance.jobs.queue import JobQueue
+from appliance.redis import claim_once
+from appliance.settings import SettingMissingError
+from appliance.web.auth import require_auth
+from appliance.web.context import principal, services
+from appliance.web.errors import ApiError, describe_validation
+from appliance.web.query import int_param
+
+bp = Blueprint("whatsapp", __name__)
+DEDUPE_SECONDS = 3 * 24 * 3600  # Baileys redelivers within minutes to hours
+ENQUEUE_TIMEOUT = 3.0
+TENANT_CACHE_SECONDS = 60.0
+_known_tenants: dict[int, float] = {}  # business id -> when the fact expires (only positives are cached)
+
+
+def _check_secret() -> None:
+    try:
+        expected = services().settings.require("internal_secret")
+    except SettingMissingError as exc:
+        raise ApiError(503, str(exc)) from None
+    presented = request.headers.get("X-Internal-Secret", "")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise ApiError(401, "X-Internal-Secret is missing or wrong")
+
+
+async def _tenant_exists(business_id: int) -> bool:
+    if _known_tenants.get(business_id, 0) > time.monotonic():
+        return True
+    if await services().db.run(whatsapp.business_exists, business_id):
+        _known_tenants[business_id] = time.monotonic() + TENANT_CACHE_SECONDS
+        return True
+    return False
+
+
+@bp.post("/webhook/whatsapp/incoming")
+async def incoming():  # noqa: ANN201
+    _check_secret()
+    raw = await request.get_data()  # 413 above MAX_CONTENT_LENGTH, before any of it is parsed
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "body is not valid JSON") from None
+    try:
+        hook = whatsapp.IncomingWebhook.model_validate(body)
+    except ValidationError as exc:
+        message, fields = describe_validation(exc)
+        raise ApiError(400, message, fields=fields) from None
+    tenant = hook.tenantId
+    if not await _tenant_exists(tenant):
+        raise ApiError(404, f"tenantId: no business {tenant}")
+    svc = services()
+    queue = JobQueue(svc.redis, svc.keys)
+    raw_messages = body["payload"].get("messages") or []
+    try:
+        with trio.fail_after(ENQUEUE_TIMEOUT):
+            for parsed, raw_message in zip(hook.payload.messages, raw_messages, strict=True):
+                await queue.enqueue("whatsapp.process_message", {"business_id": tenant, "message": raw_message},
+                                    unique_key=f"baileys:{tenant}:{parsed.key.id}", once_for=DEDUPE_SECONDS)
+            for update in hook.payload.updates:
+                status = update.update.get("status")
+                name = whatsapp.STATUS_NAMES.get(status) if isinstance(status, int) else status
+                if name not in whatsapp.STATUS_RANK:
+                    continue
+                await queue.enqueue("whatsapp.apply_status",
+                                    {"business_id": tenant, "provider_id": update.key.id, "status": name},
+                                    unique_key=f"baileys-status:{tenant}:{update.key.id}:{name}",
+                                    once_for=DEDUPE_SECONDS)
+    except trio.TooSlowError:
+        raise ApiError(503, f"redis did not answer within {ENQUEUE_TIMEOUT:g}s, try again shortly") from None
+    return {"success": True, "messages": len(hook.payload.messages), "updates": len(hook.payload.updates)}
+
+
+@bp.get("/api/whatsapp/conversations")
+@require_auth
+async def conversations():  # noqa: ANN201
+    page = int_param("page", 1, low=1, high=1_000_000)
+    per_page = int_param("per_page", 25, low=1, high=200)
+    rows, total = await services().db.run(whatsapp.conversations, principal().business_id, page, per_page)
+    return {"success": True, "conversations": rows, "total": total, "page": page, "per_page": per_page}
+
+
+@bp.get("/api/whatsapp/conversations/<jid>/messages")
+@require_auth
+async def messages(jid: str):  # noqa: ANN201
+    limit = int_param("limit", 50, low=1, high=500)
+    before = request.args.get("before")
+    if before is not None and not before.isdigit():
+        raise ApiError(400, "before must be a message id")
+    rows = await services().db.run(whatsapp.messages, principal().business_id, jid,
+                                   int(before) if before else None, limit)
+    next_before = rows[-1]["id"] if len(rows) == limit else None
+    return {"success": True, "messages": rows, "next_before": next_before}
+
+
+@bp.post("/api/whatsapp/conversations/<jid>/read")
+@require_auth
+async def mark_read(jid: str):  # noqa: ANN201
+    count = await services().db.run(whatsapp.mark_read, principal().business_id, jid)
+    return {"success": True, "marked": count}
+
+
+@bp.post("/api/whatsapp/send")
+@require_auth
+async def send():  # noqa: ANN201
+    from appliance.bridge import deliver
+
+    body = await request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    fields = whatsapp.SendRequest.model_validate(body)  # 422 naming the field
+    svc = services()
+    key = request.headers.get("Idempotency-Key")
+    if key:
+        claim = svc.keys.idempotency(f"wa-send:{principal().business_id}:{key[:200]}")
+        if not await claim_once(svc.redis, claim, "1", 24 * 3600):
+            raise ApiError(409, "Idempotency-Key was already used for a send")
+    try:
+        message = await deliver(svc, principal().business_id, fields.jid, fields.text)
+    except SettingMissingError as exc:
+        raise ApiError(503, str(exc)) from None
+    if message["status"] != "sent":
+        raise ApiError(502, "the WhatsApp bridge did not take the message; it is stored as failed",
+                       message=message)
+    return {"success": True, "message": message}, 201
