@@ -6,7 +6,8 @@ from quart_trio import QuartTrio
 
 from appliance.services import Services
 from appliance.web import auth, calls, health, jobs, leads, whatsapp
-from appliance.web.context import EXTENSION
+from appliance.jobs.queue import JobQueue
+from appliance.web.context import EXTENSION, JOBS_EXTENSION
 from appliance.web.errors import install_error_handlers
 
 
@@ -15,6 +16,7 @@ def create_app(services: Services) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = services
+    app.extensions[JOBS_EXTENSION] = JobQueue(services.redis, services.keys)
     for blueprint in (health.bp, auth.bp, leads.bp, jobs.bp, calls.bp, whatsapp.bp):
         app.register_blueprint(blueprint)
     install_error_handlers(app)

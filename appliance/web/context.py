@@ -5,9 +5,11 @@ from __future__ import annotations
 from quart import current_app, g
 
 from appliance.accounts import Principal
+from appliance.jobs.queue import JobQueue
 from appliance.services import Services
 
 EXTENSION = "appliance"
+JOBS_EXTENSION = "appliance.jobs"
 
 
 def services() -> Services:
@@ -16,3 +18,8 @@ def services() -> Services:
 
 def principal() -> Principal:
     return g.principal
+
+
+def job_queue() -> JobQueue:
+    """The role's one JobQueue (its Lua scripts registered once, not per request)."""
+    return current_app.extensions[JOBS_EXTENSION]

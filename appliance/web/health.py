@@ -10,9 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from quart import Blueprint, Quart, g, request
 
 from appliance.jobs.metrics import render as render_job_metrics
-from appliance.jobs.queue import JobQueue
 from appliance.redis import REDIS_DOWN
-from appliance.web.context import services
+from appliance.web.context import job_queue, services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -52,8 +51,7 @@ async def health():  # noqa: ANN201
 @bp.get("/metrics")
 async def metrics():  # noqa: ANN201
     body = generate_latest()
-    svc = services()
-    queue = JobQueue(svc.redis, svc.keys)
+    queue = job_queue()
     try:
         with trio.fail_after(CHECK_TIMEOUT):
             body += render_job_metrics(await queue.stats(), await queue.durations()).encode()

@@ -8,25 +8,19 @@ from __future__ import annotations
 import trio
 from quart import Blueprint
 
-from appliance.jobs.queue import JobQueue
 from appliance.jobs.registry import JobNotFoundError, JobStateError
 from appliance.web.auth import require_auth
-from appliance.web.context import services
+from appliance.web.context import job_queue
 from appliance.web.errors import ApiError
 from appliance.web.query import int_param
 
 bp = Blueprint("jobs", __name__)
 
 
-def queue() -> JobQueue:
-    svc = services()
-    return JobQueue(svc.redis, svc.keys)
-
-
 @bp.get("/api/jobs/stats")
 @require_auth
 async def stats():  # noqa: ANN201
-    return {"success": True, **await queue().stats()}
+    return {"success": True, **await job_queue().stats()}
 
 
 FINAL = ("finished", "dead")
@@ -38,7 +32,7 @@ WAIT_POLL = 0.05
 async def show(job_id: str):  # noqa: ANN201
     """The job's record; with ``?wait=S`` (up to 30) it first waits that long for the job to finish."""
     wait = float(int_param("wait", 0, low=0, high=30))
-    q = queue()
+    q = job_queue()
     record = await q.get(job_id)
     with trio.move_on_after(wait):
         while record is not None and record["status"] not in FINAL:
@@ -53,7 +47,7 @@ async def show(job_id: str):  # noqa: ANN201
 @require_auth
 async def retry(job_id: str):  # noqa: ANN201
     try:
-        await queue().retry(job_id)
+        await job_queue().retry(job_id)
     except JobNotFoundError as exc:
         raise ApiError(404, str(exc)) from None
     except JobStateError as exc:

@@ -15,11 +15,10 @@ from pydantic import ValidationError
 from quart import Blueprint, request
 
 from appliance import whatsapp
-from appliance.jobs.queue import JobQueue
 from appliance.redis import claim_once
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
-from appliance.web.context import principal, services
+from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
 from appliance.web.query import int_param
 
@@ -65,8 +64,7 @@ async def incoming():  # noqa: ANN201
     tenant = hook.tenantId
     if not await _tenant_exists(tenant):
         raise ApiError(404, f"tenantId: no business {tenant}")
-    svc = services()
-    queue = JobQueue(svc.redis, svc.keys)
+    queue = job_queue()
     raw_messages = body["payload"].get("messages") or []
     try:
         with trio.fail_after(ENQUEUE_TIMEOUT):
