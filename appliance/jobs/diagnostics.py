@@ -27,6 +27,15 @@ async def noop(ctx: JobContext) -> None:
     return None
 
 
+@job("diagnostics.stamp", max_retries=0, timeout=10)
+async def stamp(ctx: JobContext, key: str, sleep: float = 0.0) -> None:
+    """Push this job's start time (epoch seconds) onto the list ``key`` under our prefix, then sleep
+    (benchmarks: the same job every peer runs)."""
+    await ctx.services.redis.lpush(ctx.services.keys.prefix + key, [repr(time.time())])
+    if sleep:
+        await trio.sleep(sleep)
+
+
 @job("diagnostics.fail", max_retries=2, timeout=10)
 async def fail(ctx: JobContext, message: str = "failing on purpose") -> None:
     raise RuntimeError(message)

@@ -1,0 +1,225 @@
+"""Our job runner against the peers a Python user would pick, same run, same Redis, one worker process each.
+
+Every system runs the same job: push its start time onto a Redis list (then optionally sleep). Per system:
+  1. idle latency: 30 single jobs, each enqueued after the queue sat idle 0.3 s; enqueue -> job start;
+  2. no-op drain: stop the worker, enqueue N jobs, start it, time from the first job's start to the last's;
+  3. sleep drain: the same with M jobs that sleep 10 ms;
+  4. Redis commands the worker side issued per job during the no-op drain (the job's own LPUSH excluded).
+
+    .venv/bin/python benchmarks/jobs_bench.py [--jobs 5000] [--sleepers 2000] [--peers ours,rq-simple,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+R = redis.Redis.from_url(REDIS_URL)
+PEERS = ["ours", "rq-simple", "rq-fork", "arq", "dramatiq", "taskiq"]
+
+
+class Peer:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ns = f"bench{uuid.uuid4().hex[:6]}"
+        self.prefix = f"appliance:{self.ns}:" if name == "ours" else ""
+        self.key = f"{self.prefix}stamps"  # the list the jobs push onto (full Redis key)
+        self.env = dict(os.environ, BENCH_PEER=name.split("-")[0], BENCH_NS=self.ns, REDIS_URL=REDIS_URL,
+                        REDIS_PREFIX=self.prefix or "appliance:unused:", JOB_CONCURRENCY="16",
+                        LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT))
+        self.proc: subprocess.Popen | None = None
+
+    # -- worker ------------------------------------------------------------------------------------------
+    def argv(self) -> list[str]:
+        venv = ROOT / ".venv/bin"
+        return {
+            "ours": [str(venv / "appliance"), "worker"],
+            "rq-simple": [str(venv / "rq"), "worker", "-w", "rq.worker.SimpleWorker", "--url", REDIS_URL,
+                          "-q", self.ns],
+            "rq-fork": [str(venv / "rq"), "worker", "--url", REDIS_URL, "-q", self.ns],
+            "arq": [str(venv / "arq"), "benchmarks.peers.tasks.ArqSettings"],
+            "dramatiq": [str(venv / "dramatiq"), "benchmarks.peers.tasks", "--processes", "1", "--threads", "16"],
+            "taskiq": [str(venv / "taskiq"), "worker", "benchmarks.peers.tasks:taskiq_broker", "--workers", "1"],
+        }[self.name]
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv(), env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    # -- enqueueing (each through its own client library) -------------------------------------------
+    def enqueue(self, count: int, sleep: float = 0.0, suffix: str = "") -> None:
+        key, short = self.key + suffix, "stamps" + suffix
+        os.environ.update(BENCH_PEER=self.env["BENCH_PEER"], BENCH_NS=self.ns)
+        if self.name == "ours":
+            import trio
+
+            from appliance.jobs.queue import JobQueue
+            from appliance.keys import Keys
+            from appliance.redis import open_redis
+
+            async def go() -> None:
+                async with open_redis(REDIS_URL) as client:
+                    queue = JobQueue(client, Keys(self.prefix))
+                    for _ in range(count):
+                        self.sent_at = time.time()
+                        await queue.enqueue("diagnostics.stamp", {"key": short, "sleep": sleep})
+
+            trio.run(go)
+        elif self.name.startswith("rq"):  # noqa: SIM114
+            from rq import Queue
+
+            from benchmarks.peers.tasks import stamp
+
+            queue = Queue(self.ns, connection=R)
+            for _ in range(count):
+                self.sent_at = time.time()
+                queue.enqueue(stamp, key, sleep)
+        elif self.name == "dramatiq":
+            import importlib
+
+            import benchmarks.peers.tasks as tasks
+
+            importlib.reload(tasks)
+            for _ in range(count):
+                self.sent_at = time.time()
+                tasks.dramatiq_stamp.send(key, sleep)
+        elif self.name == "taskiq":
+            import importlib
+
+            import benchmarks.peers.tasks as tasks
+
+            importlib.reload(tasks)
+
+            async def go() -> None:
+                await tasks.taskiq_broker.startup()
+                for _ in range(count):
+                    self.sent_at = time.time()
+                    await tasks.taskiq_stamp.kiq(key, sleep)
+                await tasks.taskiq_broker.shutdown()
+
+            asyncio.run(go())
+        elif self.name == "arq":
+            from arq import create_pool
+            from arq.connections import RedisSettings
+
+            async def go() -> None:
+                pool = await create_pool(RedisSettings.from_dsn(REDIS_URL), default_queue_name=self.ns)
+                for _ in range(count):
+                    self.sent_at = time.time()
+                    await pool.enqueue_job("arq_stamp", key, sleep, _queue_name=self.ns)
+                await pool.aclose()
+
+            asyncio.run(go())
+
+    # -- measuring ---------------------------------------------------------------------------------------
+    def wait_stamps(self, n: int, timeout: float = 600) -> list[float]:
+        deadline = time.monotonic() + timeout
+        while R.llen(self.key) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: {R.llen(self.key)} of {n} jobs ran")
+            time.sleep(0.005)
+        return sorted(float(v) for v in R.lrange(self.key, 0, -1))
+
+    def idle_latency(self, samples: int = 30) -> list[float]:
+        self.start()
+        self.enqueue(1)
+        self.wait_stamps(1, timeout=60)  # the worker is up and has run one job
+        R.delete(self.key)
+        latencies = []
+        for i in range(samples):
+            time.sleep(0.3)
+            self.enqueue(1, suffix=f":{i}")  # sets sent_at just before the library's enqueue call
+            _, value = R.blpop([f"{self.key}:{i}"], timeout=30)
+            latencies.append(float(value) - self.sent_at)
+        self.stop()
+        return latencies
+
+    def drain(self, count: int, sleep: float = 0.0) -> float:
+        R.delete(self.key)
+        self.enqueue(count, sleep)
+        self.start()
+        stamps = self.wait_stamps(count)
+        self.stop()
+        elapsed = stamps[-1] - stamps[0]
+        return count / elapsed if elapsed > 0 else float("inf")
+
+    def commands_per_job(self, count: int = 300) -> float:
+        """Top-level Redis commands the worker side sends per job, by MONITOR (commands a Lua script runs
+        inside Redis are not round trips and are left out; so are the job's own LPUSH and our polling)."""
+        R.delete(self.key)
+        self.enqueue(count)
+        seen = 0
+        monitor_conn = redis.Redis.from_url(REDIS_URL)
+        with monitor_conn.monitor() as monitor:
+            self.start()
+            for entry in monitor.listen():
+                if entry.get("client_type") == "lua" or entry["command"].upper().startswith(("LLEN", "MONITOR")):
+                    continue
+                if entry["command"].upper().startswith("LPUSH") and self.key in entry["command"]:
+                    if R.llen(self.key) >= count:
+                        break
+                    continue
+                seen += 1
+        self.stop()
+        monitor_conn.close()
+        return seen / count
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--sleepers", type=int, default=2000)
+    parser.add_argument("--peers", default=",".join(PEERS))
+    args = parser.parse_args()
+    rows = []
+    for name in args.peers.split(","):
+        peer = Peer(name)
+        try:
+            latency = peer.idle_latency()
+            noop = peer.drain(args.jobs)
+            sleepy = peer.drain(args.sleepers if name != "rq-fork" else args.sleepers // 10, 0.01)
+            commands = peer.commands_per_job()
+        except Exception as exc:  # noqa: BLE001 - one peer failing does not end the comparison
+            print(f"{name}: failed: {exc}", file=sys.stderr)
+            peer.stop()
+            continue
+        rows.append((name, noop, sleepy, pct(latency, 0.5) * 1000, pct(latency, 0.99) * 1000, commands))
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    ours = next((r for r in rows if r[0] == "ours"), None)
+    best_peer = max((r[1] for r in rows if r[0] != "ours"), default=None)
+    print(f"{'system':10} {'no-op jobs/s':>12} {'10ms jobs/s':>12} {'start p50 ms':>12} {'start p99 ms':>12} "
+          f"{'cmds/job':>9}")
+    for name, noop, sleepy, p50, p99, commands in rows:
+        print(f"{name:10} {noop:12.0f} {sleepy:12.0f} {p50:12.2f} {p99:12.2f} {commands:9.2f}")
+    if ours and best_peer:
+        print(f"\nno-op drain, ours / fastest peer: {ours[1] / best_peer:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
