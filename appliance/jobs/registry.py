@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from appliance.keys import QUEUES
@@ -42,20 +43,24 @@ class JobNotFoundError(JobStateError):
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class JobSpec:  # frozen, yet cached_property works: it writes to __dict__ directly
     name: str
     fn: Callable[..., Any]
     queue: str = "default"
     max_retries: int = DEFAULT_RETRIES
     timeout: float = DEFAULT_TIMEOUT
 
-    @property
+    @cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
+    @cached_property
+    def signature(self) -> inspect.Signature:  # computed once: binding runs for every job
+        return inspect.signature(self.fn)
+
     def bind(self, ctx: JobContext, args: dict[str, Any]) -> inspect.BoundArguments:
         try:
-            return inspect.signature(self.fn).bind(ctx, **args)
+            return self.signature.bind(ctx, **args)
         except TypeError as exc:
             raise JobArgumentsError(f"arguments {sorted(args)} no longer match {self.name}: {exc}") from None
 
