@@ -169,15 +169,16 @@ class Peer:
         inside Redis are not round trips and are left out; so are the job's own LPUSH and our polling)."""
         R.delete(self.key)
         self.enqueue(count)
-        seen = 0
+        seen = stamped = 0
         monitor_conn = redis.Redis.from_url(REDIS_URL)
         with monitor_conn.monitor() as monitor:
             self.start()
-            for entry in monitor.listen():
+            for entry in monitor.listen():  # MONITOR shows a command before it runs: count the stamps
                 if entry.get("client_type") == "lua" or entry["command"].upper().startswith(("LLEN", "MONITOR")):
                     continue
                 if entry["command"].upper().startswith("LPUSH") and self.key in entry["command"]:
-                    if R.llen(self.key) >= count:
+                    stamped += 1
+                    if stamped >= count:
                         break
                     continue
                 seen += 1

@@ -6,7 +6,10 @@ from tests.conftest import bearer, make_tenant
 async def test_every_api_route_but_health_and_login_needs_credentials(client, services):
     for method, path in [("GET", "/api/leads"), ("POST", "/api/leads"), ("GET", "/api/leads/1"),
                          ("PATCH", "/api/leads/1"), ("DELETE", "/api/leads/1"), ("GET", "/api/auth/me"),
-                         ("POST", "/api/auth/logout")]:
+                         ("POST", "/api/auth/logout"), ("GET", "/api/calls"), ("GET", "/api/jobs/stats"),
+                         ("GET", "/api/jobs/x"), ("POST", "/api/jobs/x/retry"),
+                         ("GET", "/api/whatsapp/conversations"), ("GET", "/api/whatsapp/conversations/x/messages"),
+                         ("POST", "/api/whatsapp/conversations/x/read"), ("POST", "/api/whatsapp/send")]:
         response = await client.open(path, method=method, json={})
         assert response.status_code == 401, (method, path)
         body = await response.get_json()

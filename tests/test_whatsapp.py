@@ -69,11 +69,11 @@ def wa_settings(settings, bridge):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-async def wa(wa_settings, nursery):  # noqa: ANN001, ANN201
+async def wa(wa_settings):  # noqa: ANN001, ANN201
     """Services, a test client and a running worker, all with the fake bridge configured."""
-    async with open_services(wa_settings) as services:
+    async with open_services(wa_settings) as services, trio.open_nursery() as roles:  # the worker ends first
         stop = trio.Event()
-        await nursery.start(Worker(services, concurrency=16, lease=30, grace=5).run, stop)
+        await roles.start(Worker(services, concurrency=16, lease=30, grace=5).run, stop)
         app = create_app(services)
         async with app.test_app() as test_app:
             yield services, test_app.test_client(), JobQueue(services.redis, services.keys)

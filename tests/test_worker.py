@@ -77,9 +77,9 @@ async def _attempt_failed(queue: JobQueue, job_id: str, attempt: int) -> bool:
     return record["status"] == "failed" and record["attempts"] == attempt
 
 
-async def test_worker_keeps_its_jobs_through_a_redis_outage(settings, own_redis, nursery):
+async def test_worker_keeps_its_jobs_through_a_redis_outage(settings, own_redis):
     settings = settings.model_copy(update={"redis_url": own_redis.url})
-    async with open_services(settings) as services:
+    async with open_services(settings) as services, trio.open_nursery() as nursery:  # worker ends first
         queue = JobQueue(services.redis, services.keys)
         stop = trio.Event()
         worker = Worker(services, concurrency=2, lease=30, grace=5)

@@ -1,0 +1,20 @@
+"""The browser CRM: one static page at ``/`` (login, leads, WhatsApp inbox, calls, job queues) that talks to
+the same JSON API as everything else, with the session cookie."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from quart import Blueprint, Response
+
+bp = Blueprint("crm", __name__)
+PAGE = files("appliance.web").joinpath("static/index.html").read_bytes()
+
+
+@bp.get("/")
+async def index() -> Response:
+    return Response(PAGE, content_type="text/html; charset=utf-8", headers={
+        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                   "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
+    })
