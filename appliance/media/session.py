@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
+from appliance.groups import leaves
 from appliance.media import metrics
 from appliance.media.audio import DropOldest, frames_for
 
@@ -196,7 +197,7 @@ class CallSession:
                 ours, rest = group.split((CallEnded, TransportGone))
                 if rest is not None or ours is None:
                     raise
-                raise _first_leaf(ours) from None
+                raise leaves(ours)[0] from None
         finally:
             metrics.CALLS_ACTIVE.dec()
 
@@ -334,8 +335,3 @@ def _valid_audio(payload: str) -> bool:
     except binascii.Error:
         return False
     return True
-
-
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import trio
 
+from appliance.groups import leaves
 from appliance.nursery.child import ChildState, run_child
 from appliance.nursery.sdnotify import Notifier
 from appliance.settings import Settings
@@ -76,7 +77,7 @@ class Supervisor:
                         roles.start_soon(self._supervise, name)
                 nursery.cancel_scope.cancel()  # every child is down: end the signal and report tasks
         except* RoleFailedError as group:
-            failures = list(_leaves(group))
+            failures = leaves(group)
         finally:
             for path in self.socket_dir.glob("*"):
                 path.unlink(missing_ok=True)
@@ -157,11 +158,6 @@ class Supervisor:
                     os.kill(state.pid, signum)
                 except ProcessLookupError:
                     pass
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    return [leaf for exc in group.exceptions
-            for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]
 
 
 async def supervise(settings: Settings, roles: list[str]) -> int:
