@@ -23,6 +23,7 @@ from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
 DRAIN_WAIT = 1.0
+SETTLE = 0.5  # between the last call connecting and the first frame: call setup is not what we time
 
 
 @dataclass
@@ -48,8 +49,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one_call(url: str, key: bytes, index: int, start_at: float, seconds: float, result: CallResult,
-                   connected: trio.Event, all_connected: trio.Event) -> None:
+@dataclass
+class Schedule:
+    """When streaming starts: set once every call is connected, so no call starts late and bursts."""
+
+    go: trio.Event = field(default_factory=trio.Event)
+    base: float = 0.0
+
+
+async def one_call(url: str, key: bytes, index: int, offset: float, seconds: float, result: CallResult,
+                   connected: trio.Event, schedule: Schedule) -> None:
     call_sid, stream_sid = f"CAload{uuid.uuid4().hex[:26]}", f"MZload{index}"
     frames = int(seconds / FRAME_SECONDS)
     sent_at = [0.0] * frames
@@ -58,7 +67,8 @@ async def one_call(url: str, key: bytes, index: int, start_at: float, seconds: f
             await ws.send_message(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
             await ws.send_message(start_message(call_sid, stream_sid, make_stream_token(key, call_sid)))
             connected.set()
-            await all_connected.wait()
+            await schedule.go.wait()
+            start_at = schedule.base + offset
 
             async def receive() -> None:
                 while result.echoed < frames:
@@ -94,7 +104,7 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
     pid = server_pid or procinfo.listener_pid(port)
     rss_idle = procinfo.rss_bytes(pid) if pid else 0
     results = [CallResult() for _ in range(calls)]
-    all_connected = trio.Event()
+    schedule = Schedule()
     peak_rss = 0
 
     async def sample_rss(done: trio.Event) -> None:
@@ -107,21 +117,21 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
     done = trio.Event()
     async with trio.open_nursery() as nursery:
         connected = []
-        base = trio.current_time() + 1.0 + calls * 0.005  # connect everyone first, then start together
         for i, result in enumerate(results):
             event = trio.Event()
             connected.append(event)
             # Calls are uncorrelated: spread their 20 ms ticks over the interval.
-            start_at = base + (i % 50) * FRAME_SECONDS / 50
-            nursery.start_soon(one_call, url, key, i, start_at, seconds, result, event, all_connected)
-        for event in connected:
+            offset = (i % 50) * FRAME_SECONDS / 50
+            nursery.start_soon(one_call, url, key, i, offset, seconds, result, event, schedule)
+        for event in connected:  # connect everyone first (the server records each call), then stream
             await event.wait()
+        schedule.base = trio.current_time() + SETTLE
+        schedule.go.set()
         cpu_before, wall_before = (procinfo.cpu_seconds(pid) if pid else 0.0), time.monotonic()
-        all_connected.set()
         nursery.start_soon(sample_rss, done)
 
         async def finished() -> None:
-            await trio.sleep_until(base + seconds + DRAIN_WAIT)
+            await trio.sleep_until(schedule.base + seconds + DRAIN_WAIT)
             done.set()
 
         nursery.start_soon(finished)
