@@ -12,7 +12,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 @asynccontextmanager
 async def open_twilio_socket(url: str) -> AsyncIterator[WebSocketConnection]:
-    async with open_websocket_url(url) as ws:
+    async with open_websocket_url(url, connect_timeout=30, disconnect_timeout=5) as ws:
         try:
             yield ws
         finally:
