@@ -160,6 +160,18 @@ def upsert_lead(session: Session, business_id: int, phone: str, name: str | None
     return lead.id
 
 
+def store_inbound_many(session: Session, items: list[tuple[int, Parsed]]) -> list[int | None]:
+    """Store many inbound messages in one transaction (see InboundBatcher); ids in the given order.
+
+    Leads are upserted in (business, phone) order, so two batches in two workers take the per-number
+    advisory locks in the same order and cannot deadlock.
+    """
+    for business_id, parsed in sorted(items, key=lambda item: (item[0], item[1].phone or "")):
+        if parsed.phone:
+            upsert_lead(session, business_id, parsed.phone, parsed.push_name)
+    return [store_inbound(session, business_id, parsed) for business_id, parsed in items]
+
+
 def store_inbound(session: Session, business_id: int, parsed: Parsed) -> int | None:
     """Store one inbound message; returns its id, or None when it was already stored."""
     lead_id = upsert_lead(session, business_id, parsed.phone, parsed.push_name) if parsed.phone else None

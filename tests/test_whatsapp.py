@@ -10,12 +10,14 @@ import pytest
 import trio
 from sqlalchemy import func, select, update
 
+from appliance.jobs.batching import InboundBatcher, inbound_batcher
 from appliance.jobs.queue import JobQueue
 from appliance.jobs.worker import Worker
 from appliance.models import Business, Lead, WhatsAppMessage
 from appliance.services import open_services
 from appliance.web.app import create_app
 from appliance.web.serve import serve_api
+from appliance.whatsapp import parse
 from tests.conftest import bearer, make_tenant
 from tests.fake_bridge import FakeBridge
 from tests.helpers import wait_until
@@ -175,6 +177,9 @@ async def test_flood_of_1000_with_30pct_duplicates_stores_each_once_and_replies_
             return session.scalar(select(func.count()).select_from(Lead).where(Lead.business_id == tenant))
 
         assert await services.db.run(leads) == 97  # one lead per number, even with racing workers
+        batches = inbound_batcher(services.db).batches
+        print(f"700 messages stored in {batches} transactions")
+        assert batches < 700 / 2  # messages arriving together were written together
         stop.set()
 
 
@@ -271,3 +276,21 @@ async def test_redis_down_is_503_and_accepting_again_when_it_is_back(settings, o
                     await trio.sleep(0.05)
             queue = JobQueue(services.redis, services.keys)
             assert (await queue.stats())["queues"]["high"]["queued"] == 1  # D2 (the restart lost D1: no disk)
+
+
+async def test_messages_arriving_together_are_written_in_one_transaction(services):
+    tenant, _, _ = await make_tenant(services)
+    batcher = InboundBatcher(services.db)
+    messages = [parse(wa_message(f"B{i}", phone=f"1555{i % 4:07d}")) for i in range(20)]
+    results: dict[int, int | None] = {}
+
+    async def store(i: int) -> None:
+        results[i] = await batcher.store(tenant, messages[i])
+
+    async with trio.open_nursery() as nursery:
+        for i in range(20):
+            nursery.start_soon(store, i)
+    # Taking the lock yields once, so the 19 others have joined the pending list before the first writes.
+    assert batcher.batches == 1 and all(isinstance(v, int) for v in results.values())
+    assert await batcher.store(tenant, messages[0]) is None  # already stored
+    assert await count(services, tenant) == 20

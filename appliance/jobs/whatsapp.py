@@ -7,6 +7,7 @@ from typing import Any
 
 from appliance import whatsapp
 from appliance.bridge import deliver
+from appliance.jobs.batching import inbound_batcher
 from appliance.jobs.registry import JobContext, job
 from appliance.redis import claim_once
 
@@ -25,7 +26,7 @@ async def process_message(ctx: JobContext, business_id: int, message: dict[str, 
     settings = ctx.services.settings
     if parsed.kind in ("group", "status") or (parsed.kind == "own" and not settings.whatsapp_store_own):
         return {"skipped": parsed.kind}
-    stored_id = await ctx.services.db.run(whatsapp.store_inbound, business_id, parsed)
+    stored_id = await inbound_batcher(ctx.services.db).store(business_id, parsed)
     if stored_id is None:
         return {"stored": False, "reason": "already stored"}
     result: dict[str, Any] = {"stored": True, "message_id": stored_id}

@@ -1,0 +1,67 @@
+"""Write inbound WhatsApp messages in batches when many arrive together, with no timer and no extra task.
+
+Each job adds its message to the pending list and takes the lock; whoever holds the lock writes everything
+pending in one transaction and hands each job its result. While one batch is in the database, the next
+one gathers behind the lock, so a flood turns into few transactions and a lone message waits for nothing.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import trio
+
+from appliance import whatsapp
+from appliance.db import Database
+
+
+@dataclass(eq=False)
+class _Item:
+    business_id: int
+    parsed: whatsapp.Parsed
+    done: trio.Event = field(default_factory=trio.Event)
+    result: int | None = None
+    error: BaseException | None = None
+
+
+class InboundBatcher:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pending: list[_Item] = []
+        self.lock = trio.Lock()
+        self.batches = 0  # transactions written (the tests compare it with the messages stored)
+
+    async def store(self, business_id: int, parsed: whatsapp.Parsed) -> int | None:
+        """The stored message's id, or None when it was already stored."""
+        item = _Item(business_id, parsed)
+        self.pending.append(item)
+        async with self.lock:
+            if not item.done.is_set():
+                batch, self.pending = self.pending, []
+                try:
+                    with trio.CancelScope(shield=True):  # the batch carries other jobs' messages too
+                        results = await self.db.run(whatsapp.store_inbound_many,
+                                                    [(i.business_id, i.parsed) for i in batch])
+                except Exception as exc:  # noqa: BLE001 - every job of the batch fails and retries
+                    for other in batch:
+                        other.error = exc
+                        other.done.set()
+                else:
+                    self.batches += 1
+                    for other, result in zip(batch, results, strict=True):
+                        other.result = result
+                        other.done.set()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+
+_batchers: weakref.WeakKeyDictionary[Database, InboundBatcher] = weakref.WeakKeyDictionary()
+
+
+def inbound_batcher(db: Database) -> InboundBatcher:
+    """One batcher per database handle (per worker process)."""
+    if db not in _batchers:
+        _batchers[db] = InboundBatcher(db)
+    return _batchers[db]
