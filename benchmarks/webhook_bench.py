@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -26,25 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.loadtest.webhooks import burst, post_burst, run_webhooks  # noqa: E402
 from appliance.settings import Settings  # noqa: E402
+from benchmarks.common import free_port, wait_listening  # noqa: E402
 
 SECRET = "bench-internal-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def main() -> None:
