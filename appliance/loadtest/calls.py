@@ -101,8 +101,9 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
     url = url or f"ws://127.0.0.1:{settings.media_port}/ws/twilio-media"
     key = stream_key(settings.require("twilio_auth_token"))
     port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-    pid = server_pid or procinfo.listener_pid(port)
-    rss_idle = procinfo.rss_bytes(pid) if pid else 0
+    # /proc reads go through a thread like any other blocking call (the scan of every process's fds is slow).
+    pid = server_pid or await trio.to_thread.run_sync(procinfo.listener_pid, port)
+    rss_idle = await trio.to_thread.run_sync(procinfo.rss_bytes, pid) if pid else 0
     results = [CallResult() for _ in range(calls)]
     schedule = Schedule()
     peak_rss = 0
@@ -110,7 +111,7 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
     async def sample_rss(done: trio.Event) -> None:
         nonlocal peak_rss
         while not done.is_set() and pid:
-            peak_rss = max(peak_rss, procinfo.rss_bytes(pid))
+            peak_rss = max(peak_rss, await trio.to_thread.run_sync(procinfo.rss_bytes, pid))
             with trio.move_on_after(0.25):
                 await done.wait()
 
@@ -127,7 +128,8 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
             await event.wait()
         schedule.base = trio.current_time() + SETTLE
         schedule.go.set()
-        cpu_before, wall_before = (procinfo.cpu_seconds(pid) if pid else 0.0), time.monotonic()
+        cpu_before = await trio.to_thread.run_sync(procinfo.cpu_seconds, pid) if pid else 0.0
+        wall_before = time.monotonic()
         nursery.start_soon(sample_rss, done)
 
         async def finished() -> None:
@@ -135,7 +137,7 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
             done.set()
 
         nursery.start_soon(finished)
-    cpu = (procinfo.cpu_seconds(pid) - cpu_before) if pid else None
+    cpu = (await trio.to_thread.run_sync(procinfo.cpu_seconds, pid) - cpu_before) if pid else None
     wall = time.monotonic() - wall_before
     latencies = [v for r in results for v in r.latencies]
     sent = sum(r.sent for r in results)
