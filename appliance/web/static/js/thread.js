@@ -1,0 +1,32 @@
+// One WhatsApp conversation: its messages, oldest first, and a send box. Used by the inbox and the lead page.
+import { api } from "./api.js";
+import { act, errorFor, html, when } from "./ui.js";
+
+export async function loadThread(jid) {
+  const body = await api(`/api/whatsapp/conversations/${encodeURIComponent(jid)}/messages`, { query: { limit: 100 } });
+  return body.messages.slice().reverse();
+}
+
+export function threadView(state, messages, onSend) {
+  return html`
+    <div class="thread" id="thread" aria-live="polite">${messages === null ? html`<p class="muted">Loading…</p>`
+      : messages.length === 0 ? html`<p class="empty">No WhatsApp messages with this contact yet.</p>`
+      : messages.map((m) => html`<div class=${`msg ${m.direction}`}>${m.body}
+          <div class="meta">${when(m.created_at)} · ${m.status}</div></div>`)}</div>
+    <form class="bar" id="send-form" @submit=${onSend}>
+      <label class="field" for="send-text"><span>Message</span>
+        <input id="send-text" name="text" required autocomplete="off" aria-describedby="send-error"></label>
+      <button class="primary" ?disabled=${state.busy === "send"}>Send</button>
+    </form>
+    ${errorFor(state.errors, "send")}`;
+}
+
+export async function send(state, draw, event, jid) {
+  event.preventDefault();
+  const input = event.target.elements.text;
+  const sent = await act(state, "send", draw, () => api("/api/whatsapp/send", { method: "POST", body: { jid, text: input.value } }));
+  if (sent) input.value = "";
+  return sent;
+}
+
+export const jidOf = (phone) => (phone ? `${phone.replace(/^\+/, "")}@s.whatsapp.net` : null);
