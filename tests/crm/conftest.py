@@ -97,6 +97,7 @@ class Bench:
     settings: Settings
     side: SideLoop
     proc: subprocess.Popen[bytes]
+    clients: list[httpx.Client] = field(default_factory=list)
 
     def seed(self, fn: Callable[[Services], Awaitable[Any]]) -> Any:
         async def call() -> Any:
@@ -107,6 +108,7 @@ class Bench:
     def tenant(self) -> Tenant:
         business_id, email, token = self.seed(make_tenant)
         api = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        self.clients.append(api)
         login = httpx.post(self.base + "/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30)
         assert login.status_code == 200, login.text
         session = login.cookies.get("appliance_session")
@@ -147,7 +149,10 @@ def bench(database_url: str, redis_prefix: str, tmp_path_factory: pytest.TempPat
     base = f"http://localhost:{settings.api_port}"  # localhost: a secure context, so the Secure cookie works
     try:
         _wait_healthy(base, proc)
-        yield Bench(base, settings, side, proc)
+        bench = Bench(base, settings, side, proc)
+        yield bench
+        for client in bench.clients:
+            client.close()
     finally:
         proc.terminate()
         try:
