@@ -61,6 +61,11 @@ class Keys:
         """STRING: a lease lock's holder token, with a TTL."""
         return f"{self.prefix}lock:{name}"
 
+    @property
+    def job_series(self) -> str:
+        """ZSET of job-runner samples (JSON) scored by their time slot, the last hour (jobs/series.py)."""
+        return f"{self.prefix}series:jobs"
+
     def stat(self, name: str) -> str:
         """STRING counter."""
         return f"{self.prefix}stat:{name}"

@@ -12,6 +12,7 @@ JOBS = Catalog(
         JobSpec("diagnostics.noop", "appliance.jobs.diagnostics:noop", max_retries=0, timeout=10),
         JobSpec("diagnostics.stamp", "appliance.jobs.diagnostics:stamp", max_retries=0, timeout=10),
         JobSpec("diagnostics.fail", "appliance.jobs.diagnostics:fail", max_retries=2, timeout=10),
+        JobSpec("diagnostics.fail_once", "appliance.jobs.diagnostics:fail_once", max_retries=0, timeout=10),
         JobSpec("diagnostics.block", "appliance.jobs.diagnostics:block", max_retries=0, timeout=3600),
         JobSpec("diagnostics.hang", "appliance.jobs.diagnostics:hang", max_retries=0, timeout=3600),
         JobSpec("whatsapp.process_message", "appliance.whatsapp.jobs:process_message", queue="high", timeout=60),

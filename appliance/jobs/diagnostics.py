@@ -9,6 +9,7 @@ import time
 import trio
 
 from appliance.jobs.registry import JobContext
+from appliance.redis import claim_once
 
 
 async def ping(ctx: JobContext) -> dict[str, object]:
@@ -38,6 +39,14 @@ async def stamp(ctx: JobContext, key: str, sleep: float = 0.0) -> None:
 
 async def fail(ctx: JobContext, message: str = "failing on purpose") -> None:
     raise RuntimeError(message)
+
+
+
+async def fail_once(ctx: JobContext, key: str) -> dict[str, object]:
+    """Fails the first time it runs for ``key`` and succeeds after: a dead job that a retry can fix."""
+    if await claim_once(ctx.services.redis, ctx.services.keys.idempotency(f"diagnostics:{key}"), "1", 3600):
+        raise RuntimeError(f"first run for {key!r} fails on purpose")
+    return {"key": key, "attempt": ctx.attempt}
 
 
 

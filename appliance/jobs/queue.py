@@ -198,6 +198,19 @@ class JobQueue:
                 out[name] = float(out[name])
         return out
 
+    async def listing(self, status: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``dead`` jobs, or ``failed`` ones waiting for their retry, each with its error and
+        traceback (the sets hold at most 1,000 recent ids; a job retried since is left out)."""
+        source = {"dead": self.keys.dead, "failed": self.keys.failed}[status]
+        found: list[dict[str, Any]] = []
+        for job_id in await self.redis.zrange(source, 0, 999, rev=True):
+            record = await self.get(job_id)
+            if record is not None and record.get("status") == status:
+                found.append(record)
+                if len(found) >= limit:
+                    break
+        return found
+
     async def retry(self, job_id: str) -> None:
         state = await self._run("RETRY", [self.keys.job(job_id), self.keys.dead, self.keys.scheduled,
                                           self.keys.wakeup], [self.keys.prefix, job_id, repr(self.clock())])

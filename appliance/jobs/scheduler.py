@@ -14,6 +14,7 @@ import trio
 
 from appliance.jobs.queue import JobQueue
 from appliance.jobs.registry import Periodic
+from appliance.jobs.series import JobSeries
 from appliance.nursery.role import RoleHandle
 from appliance.redis import REDIS_DOWN
 from appliance.services import open_services
@@ -26,6 +27,7 @@ TICK = 1.0
 class Scheduler:
     def __init__(self, queue: JobQueue, periodic: Sequence[Periodic] | None = None) -> None:
         self.queue = queue
+        self.series = JobSeries(queue.redis, queue.keys)
         self.periodic = queue.catalog.periodic if periodic is None else tuple(periodic)
         self.enqueued = 0
         self.healthy = False
@@ -34,6 +36,7 @@ class Scheduler:
         await self.queue.promote_due()
         await self.queue.requeue_expired()
         now = self.queue.clock()
+        await self.series.sample(now)
         for spec in self.periodic:
             period = math.floor(now / spec.seconds)
             job_id = await self.queue.enqueue(spec.job, spec.args, unique_key=f"periodic:{spec.job}:{period}",

@@ -1,4 +1,5 @@
-"""Operators' view of the job runner: ``/api/jobs/stats``, ``/api/jobs/<id>``, ``/api/jobs/<id>/retry``.
+"""Operators' view of the job runner: ``/api/jobs/stats``, ``/api/jobs?status=dead|failed``,
+``/api/jobs/series`` (the last hour, for the CRM's chart), ``/api/jobs/<id>``, ``/api/jobs/<id>/retry``.
 
 Job records are not tenant rows; operators of the appliance see them all.
 """
@@ -6,9 +7,10 @@ Job records are not tenant rows; operators of the appliance see them all.
 from __future__ import annotations
 
 import trio
-from quart import Blueprint
+from quart import Blueprint, request
 
 from appliance.jobs.registry import JobNotFoundError, JobStateError
+from appliance.jobs.series import JobSeries
 from appliance.web.auth import require_auth
 from appliance.web.context import job_queue
 from appliance.web.errors import ApiError
@@ -23,6 +25,24 @@ async def stats():
     return {"success": True, **await job_queue().stats()}
 
 
+@bp.get("/api/jobs")
+@require_auth
+async def listing():
+    status = request.args.get("status", "dead")
+    if status not in LISTED:
+        raise ApiError(400, f"status must be one of {', '.join(LISTED)}, got {status!r}")
+    limit = int_param("limit", 50, low=1, high=200)
+    return {"success": True, "status": status, "jobs": await job_queue().listing(status, limit)}
+
+
+@bp.get("/api/jobs/series")
+@require_auth
+async def series():
+    queue = job_queue()
+    return {"success": True, **await JobSeries(queue.redis, queue.keys).read(queue.clock())}
+
+
+LISTED = ("dead", "failed")
 FINAL = ("finished", "dead")
 WAIT_POLL = 0.05
 

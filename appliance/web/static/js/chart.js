@@ -16,7 +16,7 @@ export function queueChart(el) {
       { label: "low", stroke: COLORS.low, width: 2, scale: "n" },
       { label: "jobs/s", stroke: COLORS.rate, width: 2, dash: [6, 4], scale: "rate" },
     ],
-    scales: { n: { range: (u, min, max) => [0, Math.max(5, max)] }, rate: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    scales: { x: { time: true, range: (u, min, max) => [max - 3600, max] }, n: { range: (u, min, max) => [0, Math.max(5, max)] }, rate: { range: (u, min, max) => [0, Math.max(1, max)] } },
     axes: [{}, { scale: "n", label: "queued" }, { scale: "rate", side: 1, label: "jobs/s", grid: { show: false } }],
   });
   const onResize = () => { if (plot) plot.setSize({ width: width(), height: 220 }); };

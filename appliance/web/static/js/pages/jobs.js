@@ -28,7 +28,7 @@ export function mount(root) {
   const jobRows = (jobs, emptyText) => jobs === null ? emptyRow(6, "Loading…") : jobs.length === 0 ? emptyRow(6, emptyText)
     : jobs.map((job) => html`<tr data-job=${job.id}>
         <td><strong>${job.name}</strong><br><span class="muted">${job.id}</span></td><td class="hide-phone">${job.queue}</td>
-        <td class="num">${job.attempts}</td><td class="hide-phone">${epoch(job.failed_at)}</td>
+        <td class="num"><span class="muted">attempts</span> ${job.attempts}</td><td class="hide-phone">${epoch(job.failed_at)}</td>
         <td><span class="error">${job.error}</span>${job.traceback ? html`<details><summary>Traceback</summary>
           <pre class="trace">${job.traceback}</pre></details>` : ""}</td>
         <td><button type="button" id=${`retry-${job.id}`} ?disabled=${state.busy === `retry-${job.id}`} @click=${() => retry(job)}>Retry</button>
@@ -52,11 +52,11 @@ export function mount(root) {
         })}</tbody></table></div>
       <p class="muted" id="totals">${s ? Object.entries(s.totals).map(([k, v]) => `${k} ${v}`).join(" · ") : ""}</p>
       <h2>Dead jobs</h2>
-      <div class="table-wrap"><table><thead><tr><th>Job</th><th class="hide-phone">Queue</th><th class="num">Attempts</th>
+      <div class="table-wrap"><table class="stack"><thead><tr><th>Job</th><th class="hide-phone">Queue</th><th class="num">Attempts</th>
         <th class="hide-phone">Failed at</th><th>Error</th><th></th></tr></thead>
         <tbody id="dead-jobs">${jobRows(state.dead, "No dead jobs: every job finished or is still being retried.")}</tbody></table></div>
       <h2>Failed, waiting to retry</h2>
-      <div class="table-wrap"><table><thead><tr><th>Job</th><th class="hide-phone">Queue</th><th class="num">Attempts</th>
+      <div class="table-wrap"><table class="stack"><thead><tr><th>Job</th><th class="hide-phone">Queue</th><th class="num">Attempts</th>
         <th class="hide-phone">Failed at</th><th>Error</th><th></th></tr></thead>
         <tbody id="failed-jobs">${jobRows(state.failed, "No job is waiting to retry.")}</tbody></table></div>
       <h2>Workers</h2>
