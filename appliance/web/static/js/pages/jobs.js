@@ -28,7 +28,7 @@ export function mount(root) {
   const jobRows = (jobs, emptyText) => jobs === null ? emptyRow(6, "Loading…") : jobs.length === 0 ? emptyRow(6, emptyText)
     : jobs.map((job) => html`<tr data-job=${job.id}>
         <td><strong>${job.name}</strong><br><span class="muted">${job.id}</span></td><td class="hide-phone">${job.queue}</td>
-        <td class="num"><span class="muted">attempts</span> ${job.attempts}</td><td class="hide-phone">${epoch(job.failed_at)}</td>
+        <td class="num"><span class="muted phone-only">attempts</span> ${job.attempts}</td><td class="hide-phone">${epoch(job.failed_at)}</td>
         <td><span class="error">${job.error}</span>${job.traceback ? html`<details><summary>Traceback</summary>
           <pre class="trace">${job.traceback}</pre></details>` : ""}</td>
         <td><button type="button" id=${`retry-${job.id}`} ?disabled=${state.busy === `retry-${job.id}`} @click=${() => retry(job)}>Retry</button>
