@@ -29,7 +29,7 @@ for _path in PAGES:
     bp.add_url_rule(_path, "shell", shell, methods=["GET"])
 
 
-@bp.after_request
+@bp.after_app_request
 async def security_headers(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     if response.mimetype in ("text/javascript", "application/javascript", "text/css"):

@@ -1,0 +1,100 @@
+"""Every page: served under a strict CSP, an empty state for every list, no console error at desktop or
+phone width; the settings form saved and read back."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.crm.conftest import PHONE, open_page
+
+# page, a selector that is there once the page has loaded, the empty states it must show for a new business
+PAGES = [
+    ("/leads", "#leads-rows", ["No leads yet"]),
+    ("/inbox", "#conversations", ["No conversations yet"]),
+    ("/calls", "#calls-rows", ["No calls yet"]),
+    ("/jobs", "#dead-jobs", []),  # jobs are the whole appliance's, not one business's: no empty state to expect
+    ("/receipts", "#receipts-rows", ["No receipts yet"]),
+    ("/sync", "#sync-receipts", ["No sync has run yet", "No receipts yet"]),
+    ("/settings", "#users-rows", ["No mailbox connected", "No API tokens"]),
+]
+# The API each page needs; pages whose API is built in a branch not merged yet are skipped until it is.
+NEEDS = {"/receipts": "/api/receipts", "/sync": "/api/receipts/sync/latest", "/settings": "/api/tokens"}
+
+
+def api_missing(bench, tenant, path: str) -> bool:
+    needed = NEEDS.get(path)
+    return needed is not None and tenant.api.get(needed).status_code in (404, 405)
+
+
+def test_csp_is_strict_and_no_page_has_inline_script(bench):
+    shell = httpx.get(bench.base + "/leads", timeout=10)
+    csp = shell.headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert "unsafe" not in directives["script-src"] and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert shell.headers["X-Content-Type-Options"] == "nosniff"
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", shell.text, re.S)
+    assert scripts and all('src="/static/' in attrs and body.strip() == "" for attrs, body in scripts)
+    assert not re.search(r"\son[a-z]+=", shell.text)  # no inline event handlers
+    module = httpx.get(bench.base + "/static/js/main.js", timeout=10)
+    assert module.status_code == 200 and module.headers["Content-Type"].startswith("text/javascript")
+    assert "Content-Security-Policy" in module.headers
+    vendored = httpx.get(bench.base + "/static/vendor/lit-html@3.3.3/lit-html.js", timeout=10)
+    assert vendored.status_code == 200
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_every_page_shows_its_empty_states_without_console_errors(browser, bench, shots, width):
+    fresh = bench.tenant()
+    context, watched = open_page(browser, bench, fresh, shots, **({"viewport": PHONE} if width == "phone" else {}))
+    try:
+        p = watched.page
+        for path, ready, empties in PAGES:
+            if api_missing(bench, fresh, path):
+                continue
+            p.goto(path)
+            p.locator(ready).wait_for()
+            for text in empties:
+                p.get_by_text(text).first.wait_for()
+            assert p.evaluate("document.documentElement.scrollWidth") <= p.viewport_size["width"] + 1, path
+            p.screenshot(path=str(shots / f"empty-{path.strip('/')}-{width}.png"), full_page=True)
+    finally:
+        context.close()
+    assert watched.problems() == []
+
+
+def test_settings_are_saved_and_read_back(page, bench, tenant):
+    p = page.page
+    page.allow(422)
+    if api_missing(bench, tenant, "/settings"):
+        page.allow(404)  # users, tokens and Gmail sections: their branches are not merged yet
+    p.goto("/settings")
+    form = p.locator("#business")
+    form.wait_for()
+    form.get_by_label("Time zone").select_option("Asia/Jerusalem")
+    form.get_by_label("WhatsApp auto-reply").select_option("fixed")
+    form.get_by_label("Auto-reply text").fill("Thanks! We answer within the hour.")
+    form.get_by_label("Voice agent").select_option("realtime")
+    form.get_by_label("Transfer calls to").fill("not a number")
+    form.get_by_role("button", name="Save settings").click()
+    error = p.locator("[data-error-for='business.transfer_number']")
+    p.wait_for_function("document.querySelector(\"[data-error-for='business.transfer_number']\").textContent !== ''")
+    assert "phone" in error.inner_text()
+    form.get_by_label("Transfer calls to").fill("+972 50 123 4567")
+    form.get_by_label("Agent greeting").fill("Hello, Acme plumbing")
+    form.get_by_role("button", name="Save settings").click()
+    form.get_by_text("Saved.").wait_for()
+    saved = tenant.api.get("/api/settings").json()["settings"]
+    assert (saved["timezone"], saved["auto_reply_mode"]) == ("Asia/Jerusalem", "fixed")
+    assert saved["voice_agent"] == "realtime"
+    assert saved["auto_reply_text"] == "Thanks! We answer within the hour."
+    assert (saved["transfer_number"], saved["agent_greeting"]) == ("+972501234567", "Hello, Acme plumbing")
+    p.reload()
+    form.wait_for()
+    assert form.get_by_label("Time zone").input_value() == "Asia/Jerusalem"
+    assert form.get_by_label("Auto-reply text").input_value() == "Thanks! We answer within the hour."
+    assert form.get_by_label("Transfer calls to").input_value() == "+972501234567"
