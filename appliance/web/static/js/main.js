@@ -47,6 +47,8 @@ async function show() {
   const mine = ++generation;
   cleanup();
   cleanup = () => {};
+  // Old links and redirects written as "/#settings" land on the page of that name.
+  if (location.pathname === "/" && match(`/${location.hash.slice(1)}`)) history.replaceState(null, "", `/${location.hash.slice(1)}${location.search}`);
   let route = match(location.pathname);
   if (!route) { history.replaceState(null, "", "/leads"); route = match("/leads"); }
   if (!me && route.page !== "login") {

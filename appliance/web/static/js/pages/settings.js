@@ -4,6 +4,9 @@ import { act, emptyRow, errorFor, field, formValues, html, nothing, render, sele
 export const title = "Settings";
 const MODES = [["off", "Off"], ["fixed", "Fixed text"], ["ai", "AI reply"]];
 const AGENTS = [["", "Appliance default"], ["echo", "Echo (test line)"], ["realtime", "AI agent (Realtime)"]];
+// The voice agent's tools (appliance/agent/config.py TOOL_NAMES); none ticked means the agent only talks.
+const TOOLS = [["lookup_caller", "Look up the caller"], ["save_lead", "Save a lead"], ["take_message", "Take a message"],
+  ["end_call", "End the call"], ["transfer_call", "Transfer to a person"]];
 const BUSINESS_FIELDS = ["timezone", "auto_reply_mode", "auto_reply_text", "voice_agent", "agent_instructions",
   "agent_greeting", "agent_voice", "transfer_number"];
 
@@ -45,6 +48,7 @@ export function mount(root, ctx) {
     const values = formValues(event.target);
     const body = {};
     for (const name of BUSINESS_FIELDS) if (name in values) body[name] = values[name] === "" ? null : values[name];
+    body.agent_tools = new FormData(event.target).getAll("agent_tools");
     if (body.timezone === null) body.timezone = "UTC";
     if (body.auto_reply_mode === null) body.auto_reply_mode = "off";
     const saved = await act(state, "business", draw, () => api("/api/settings", { method: "PATCH", body }));
@@ -109,6 +113,10 @@ export function mount(root, ctx) {
         ${field(state, "business", "transfer_number", "Transfer calls to", { type: "tel", value: b.transfer_number, placeholder: "+972501234567" })}
         ${field(state, "business", "agent_greeting", "Agent greeting", { value: b.agent_greeting, wide: true })}
         ${field(state, "business", "agent_voice", "Agent voice", { value: b.agent_voice, placeholder: "alloy" })}
+        <fieldset class="wide" aria-describedby="business.agent_tools-error"><legend>What the agent may do</legend>
+          ${TOOLS.map(([name, label]) => html`<label class="check"><input type="checkbox" name="agent_tools" value=${name}
+            .checked=${b.agent_tools == null || b.agent_tools.includes(name)}> ${label}</label>`)}
+          ${errorFor(state.errors, "business.agent_tools")}</fieldset>
         ${field(state, "business", "agent_instructions", "Agent instructions", { type: "textarea", value: b.agent_instructions, wide: true })}
       </div>
       <button class="primary" ?disabled=${state.busy === "business"}>Save settings</button>
