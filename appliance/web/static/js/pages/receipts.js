@@ -8,7 +8,9 @@ const FILTERS = ["from_date", "to_date", "status", "q"];
 
 export function mount(root, ctx) {
   // The filter lives in the address bar too, so a reload or a shared link shows the same receipts.
-  const filter = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || ""]));
+  // (Links of the old CRM spell the dates fromDate/toDate; they are read and sent as from_date/to_date.)
+  const camel = { from_date: "fromDate", to_date: "toDate" };
+  const filter = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || ctx.query.get(camel[k]) || ""]));
   const state = { errors: {}, busy: null, rows: null, total: 0, page: Number(ctx.query.get("page")) || 1, stats: null, open: null };
   const draw = () => render(view(), root);
 
