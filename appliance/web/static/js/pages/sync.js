@@ -4,7 +4,7 @@ import { act, errorFor, field, formValues, html, nothing, render, when } from ".
 
 export const title = "Sync";
 const ACTIVE = ["queued", "running"];
-const POLL_MS = 1000;
+const POLL_MS = 500;
 
 export function mount(root) {
   const state = { errors: {}, busy: null, run: undefined, connection: null, receipts: null, joined: false };
