@@ -77,8 +77,8 @@ export function mount(root, ctx) {
   async function createToken(event) {
     event.preventDefault();
     const form = event.target;
-    const made = await act(state, "new-token", draw, () => api("/api/tokens", { method: "POST", body: formValues(form) }));
-    if (made) { form.reset(); state.newToken = made.token; loadTokens(); }
+    const made = await act(state, "new-token", draw, () => api("/api/tokens", { method: "POST", body: {} }));
+    if (made) { form.reset(); state.newToken = typeof made.token === "string" ? made.token : made.token.token; loadTokens(); }
   }
 
   async function revoke(token) {
@@ -153,14 +153,13 @@ export function mount(root, ctx) {
       <p class="muted">For scripts: send <code>Authorization: Bearer &lt;token&gt;</code>.</p>
       ${state.newToken ? html`<p>Copy this token now; it is not shown again:</p><p class="token-once" id="new-token-value">${state.newToken}</p>` : nothing}
       ${errorFor(state.errors, "tokens")}
-      <div class="table-wrap"><table><thead><tr><th>Name</th><th class="hide-phone">Created</th><th class="hide-phone">Last used</th><th></th></tr></thead>
+      <div class="table-wrap"><table><thead><tr><th>Token</th><th class="hide-phone">Created</th><th class="hide-phone">Last used</th><th></th></tr></thead>
         <tbody id="tokens-rows">${state.tokens === null ? emptyRow(4, "Loading…") : state.tokens.length === 0 ? emptyRow(4, "No API tokens.")
           : state.tokens.map((t) => html`<tr data-token=${t.id}><td>${t.name || `token ${t.id}`}</td><td class="hide-phone">${when(t.created_at)}</td>
               <td class="hide-phone">${when(t.last_used_at) || "never"}</td>
               <td><button type="button" class="danger" @click=${() => revoke(t)} aria-label=${`Revoke ${t.name || `token ${t.id}`}`}>Revoke</button>
                 ${errorFor(state.errors, `revoke-${t.id}`)}</td></tr>`)}</tbody></table></div>
       <form class="bar" id="new-token" @submit=${createToken}>
-        ${field(state, "new-token", "name", "Token name", { placeholder: "backup script" })}
         <button>Create token</button>
       </form>${errorFor(state.errors, "new-token")}
     </section>`;
