@@ -262,7 +262,7 @@ class Watched:
 def open_page(browser: Any, bench: Bench, tenant: Tenant | None, shots: Path, viewport: dict[str, int] = DESKTOP
               ) -> tuple[Any, Watched]:
     context = browser.new_context(viewport=viewport, base_url=bench.base)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)  # generous: CI machines are shared
     if tenant is not None:
         context.add_cookies(tenant.cookies)
     return context, Watched(context.new_page(), shots)

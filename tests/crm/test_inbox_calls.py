@@ -6,8 +6,12 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from appliance.calls import store as calls
 from tests.crm.conftest import Bench, Tenant
+
+pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
 
 
 def seed_conversation(bench: Bench, tenant: Tenant, phone: str, texts: list[str]) -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from appliance.jobs.queue import JobQueue
 from appliance.jobs.series import STEP, JobSeries
+
+pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
 
 
 def wait_status(tenant, job_id: str, status: str) -> dict:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.crm.conftest import PASSWORD, open_page
+
+pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
 
 
 def test_login_shows_the_error_next_to_the_form_then_lands_on_leads(browser, bench, shots):

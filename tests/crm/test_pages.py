@@ -10,6 +10,8 @@ import pytest
 
 from tests.crm.conftest import PHONE, open_page
 
+pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
+
 # page, a selector that is there once the page has loaded, the empty states it must show for a new business
 PAGES = [
     ("/leads", "#leads-rows", ["No leads yet"]),

@@ -11,6 +11,8 @@ import pytest
 
 from tests.crm.conftest import PHONE, open_page
 
+pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
+
 pytest.importorskip("appliance.receipts.api", reason="the receipts API (issue 12) is not merged yet")
 
 FEBRUARY = [("2025-02-01", "Bravo Books", "50.00", "USD", "new"),

@@ -9,6 +9,8 @@ import pytest
 
 from tests.crm.conftest import open_page
 
+pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
+
 pytest.importorskip("appliance.receipts.api", reason="the receipts API (issue 12) is not merged yet")
 
 
