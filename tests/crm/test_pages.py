@@ -50,7 +50,7 @@ def test_csp_is_strict_and_no_page_has_inline_script(bench):
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_every_page_shows_its_empty_states_without_console_errors(browser, bench, shots, width):
+def test_every_page_shows_its_empty_states_without_console_errors(browser, bench, shots, width, tmp_path):
     fresh = bench.tenant()
     context, watched = open_page(browser, bench, fresh, shots, **({"viewport": PHONE} if width == "phone" else {}))
     try:
@@ -63,7 +63,7 @@ def test_every_page_shows_its_empty_states_without_console_errors(browser, bench
             for text in empties:
                 p.get_by_text(text).first.wait_for()
             assert p.evaluate("document.documentElement.scrollWidth") <= p.viewport_size["width"] + 1, path
-            p.screenshot(path=str(shots / f"empty-{path.strip('/')}-{width}.png"), full_page=True)
+            p.screenshot(path=str(tmp_path / f"empty-{path.strip('/')}-{width}.png"), full_page=True)
     finally:
         context.close()
     assert watched.problems() == []
