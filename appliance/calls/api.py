@@ -1,14 +1,16 @@
-"""Calls on record for the caller's business, newest first."""
+"""Calls on record for the caller's business, newest first (``?phone=`` for one number's calls)."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from quart import Blueprint
+from quart import Blueprint, request
 
 from appliance.calls import store as calls
+from appliance.leads.store import normalize_phone
 from appliance.web.auth import require_auth
 from appliance.web.context import principal, services
+from appliance.web.errors import ApiError
 from appliance.web.query import int_param
 
 bp = Blueprint("calls", __name__)
@@ -19,6 +21,12 @@ bp = Blueprint("calls", __name__)
 async def list_calls():
     page = int_param("page", 1, low=1, high=1_000_000)
     per_page = int_param("per_page", 25, low=1, high=200)
+    phone = request.args.get("phone") or None
+    if phone is not None:
+        try:
+            phone = normalize_phone(phone)
+        except ValueError as exc:
+            raise ApiError(400, f"phone {exc}") from None
     rows, total = await services().db.run(partial(
-        calls.list_calls, business_id=principal().business_id, page=page, per_page=per_page))
+        calls.list_calls, business_id=principal().business_id, page=page, per_page=per_page, phone=phone))
     return {"success": True, "calls": rows, "total": total, "page": page, "per_page": per_page}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -87,9 +87,12 @@ def call_dict(call: Call) -> dict[str, Any]:
     }
 
 
-def list_calls(session: Session, *, business_id: int, page: int, per_page: int
+def list_calls(session: Session, *, business_id: int, page: int, per_page: int, phone: str | None = None
                ) -> tuple[list[dict[str, Any]], int]:
+    """A page of the business's calls, newest first; with ``phone``, only calls from or to that number."""
     where = Call.business_id == business_id
+    if phone:
+        where = and_(where, or_(Call.from_number == phone, Call.to_number == phone))
     total = session.scalar(select(func.count()).select_from(Call).where(where)) or 0
     rows = session.scalars(select(Call).where(where).order_by(Call.created_at.desc(), Call.id.desc())
                            .offset((page - 1) * per_page).limit(per_page)).all()

@@ -18,9 +18,7 @@ export function mount(root, ctx) {
     draw();
     const jid = jidOf(state.lead.phone);
     state.messages = jid ? await loadThread(jid) : [];
-    // The newest calls of the business, those from or to this lead's number.
-    const calls = await api("/api/calls", { query: { per_page: 200 } });
-    state.calls = state.lead.phone ? calls.calls.filter((c) => c.from === state.lead.phone || c.to === state.lead.phone) : [];
+    state.calls = state.lead.phone ? (await api("/api/calls", { query: { phone: state.lead.phone, per_page: 100 } })).calls : [];
     draw();
   }
 
