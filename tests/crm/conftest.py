@@ -147,6 +147,20 @@ class Bench:
         return Tenant(business_id, email, token, api, [cookie])
 
 
+def until(predicate: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
+    """Poll ``predicate`` (e.g. ``page.evaluate``, which goes through the DevTools protocol and so is not
+    blocked by the page's CSP, unlike ``wait_for_function``) until it is truthy; fail after ``timeout``."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline: float = 60) -> None:
     import time
 
@@ -200,8 +214,9 @@ def bench(database_url: str, redis_prefix: str, tmp_path_factory: pytest.TempPat
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium missing: scripts/setup.sh --tests installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # as the contexts' default: CI machines are shared
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium

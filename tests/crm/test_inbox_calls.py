@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from appliance.calls import store as calls
 from tests.crm.conftest import Bench, Tenant
@@ -61,7 +62,7 @@ def test_inbox_lead_thread_and_calls(page, bench, tenant):
     assert "2 unread" in conversation.inner_text() and "Grace Hopper" in conversation.inner_text()
     conversation.click()
     p.locator("#thread .msg", has_text="Mine is leaking").wait_for()
-    p.wait_for_function("!document.querySelector(\"[data-jid$='whatsapp.net'][aria-current='true']\").innerText.includes('unread')")
+    expect(conversation).not_to_contain_text("unread")  # opened: read
     p.get_by_label("Message").fill("We can come tomorrow at 9")
     p.get_by_role("button", name="Send").click()
     p.locator("#thread .msg.out", has_text="tomorrow at 9").wait_for()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.crm.conftest import PASSWORD, open_page
+from tests.crm.conftest import PASSWORD, open_page, until
 
 pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
 
@@ -22,7 +23,7 @@ def test_login_shows_the_error_next_to_the_form_then_lands_on_leads(browser, ben
         page.get_by_role("button", name="Log in").click()
         error = page.locator("#login-error")
         error.wait_for()
-        page.wait_for_function("document.querySelector('#login-error').textContent.length > 0")
+        expect(error).not_to_be_empty()
         assert "password" in error.inner_text().lower()
         watched.shoot("login")
         page.get_by_label("Password").fill(PASSWORD)
@@ -44,7 +45,7 @@ def test_create_edit_restatus_and_delete_a_lead(page, tenant):
     p.locator("#new-lead-name").fill("Ada Lovelace")
     p.get_by_role("button", name="Save lead").click()
     phone_error = p.locator("[data-error-for='new-lead.phone']")
-    p.wait_for_function("document.querySelector(\"[data-error-for='new-lead.phone']\").textContent.length > 0")
+    expect(phone_error).not_to_be_empty()
     assert "phone" in phone_error.inner_text().lower()
 
     p.locator("#new-lead-phone").fill("+44 20 7946 0000")
@@ -57,8 +58,7 @@ def test_create_edit_restatus_and_delete_a_lead(page, tenant):
 
     # Status straight from the table.
     row.get_by_label("Status of Ada Lovelace").select_option("contacted")
-    p.wait_for_function(f"fetch('/api/leads/{lead_id}').then(r => r.json()).then(b => b.lead.status === 'contacted')")
-    assert tenant.api.get(f"/api/leads/{lead_id}").json()["lead"]["status"] == "contacted"
+    until(lambda: tenant.api.get(f"/api/leads/{lead_id}").json()["lead"]["status"] == "contacted", what="status")
 
     # The lead's own page: edit and save.
     row.get_by_role("link", name="Ada Lovelace").click()

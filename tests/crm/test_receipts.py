@@ -8,8 +8,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.crm.conftest import PHONE, open_page
+from tests.crm.conftest import PHONE, open_page, until
 
 pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
 
@@ -56,7 +57,7 @@ def test_date_filter_status_search_pages_and_totals(browser, bench, shop, shots)
         p.goto("/receipts")
         assert len(rows(p)) == 25 and "Page 1 of 2 · 30 in all" in p.locator(".pager").inner_text()
         p.get_by_role("button", name="Next").click()
-        p.wait_for_function("document.querySelectorAll('#receipts-rows tr[data-receipt]').length === 5")
+        expect(p.locator("#receipts-rows tr[data-receipt]")).to_have_count(5)
 
         with p.expect_request(lambda r: "/api/receipts?" in r.url) as listing, \
                 p.expect_request(lambda r: "/api/receipts/stats?" in r.url) as stats:
@@ -65,7 +66,7 @@ def test_date_filter_status_search_pages_and_totals(browser, bench, shop, shots)
             p.get_by_role("button", name="Filter").click()
         for request in (listing.value, stats.value):
             assert "from_date=2025-02-01" in request.url and "to_date=2025-02-28" in request.url
-        p.wait_for_function("document.querySelector('.pager').innerText.includes('3 in all')")
+        expect(p.locator(".pager")).to_contain_text("3 in all")
         assert sorted(r.split("\t")[1] for r in rows(p)) == ["Bravo Books", "Cafe Noir", "Delta Fuel"]
         totals = p.locator("#receipt-totals")
         assert totals.locator("[data-currency='ILS']").inner_text().startswith("₪35.50")
@@ -75,16 +76,16 @@ def test_date_filter_status_search_pages_and_totals(browser, bench, shop, shots)
 
         p.get_by_label("Status").select_option("approved")
         p.get_by_role("button", name="Filter").click()
-        p.wait_for_function("document.querySelector('.pager').innerText.includes('1 in all')")
+        expect(p.locator(".pager")).to_contain_text(" 1 in all")
         p.get_by_label("Status").select_option("")
         p.get_by_label("Search").fill("delta")
         p.get_by_role("button", name="Filter").click()
-        p.wait_for_function("document.querySelector('.pager').innerText.includes('1 in all')")
+        expect(p.locator(".pager")).to_contain_text(" 1 in all")
         assert "Delta Fuel" in rows(p)[0]
 
         # A link of the old CRM, dates spelled fromDate/toDate: the same three receipts.
         p.goto("/receipts?fromDate=2025-02-01&toDate=2025-02-28")
-        p.wait_for_function("(document.querySelector('.pager')?.innerText || '').includes('3 in all')")
+        expect(p.locator(".pager")).to_contain_text("3 in all")
         assert p.get_by_label("From").input_value() == "2025-02-01"
     finally:
         context.close()
@@ -103,7 +104,7 @@ def test_modal_on_a_phone_locks_scroll_and_restores_it_and_saves_review(browser,
         p.goto("/receipts")
         rows(p)
         p.evaluate("window.scrollTo(0, 600)")
-        p.wait_for_function("window.scrollY === 600")
+        until(lambda: p.evaluate("window.scrollY") == 600, what="scrolled to 600")
         row = p.locator("#receipts-rows tr", has_text="Filler 7")
         row.get_by_role("button").click()  # the vendor name opens the receipt
         dialog = p.locator("#receipt-dialog")
@@ -119,7 +120,7 @@ def test_modal_on_a_phone_locks_scroll_and_restores_it_and_saves_review(browser,
         dialog.get_by_text("Marked approved.").wait_for()
         dialog.get_by_label("Amount").fill("twelve")
         dialog.get_by_role("button", name="Save corrections").click()
-        p.wait_for_function("document.querySelector('#correct-error').textContent !== ''")
+        expect(p.locator("#correct-error")).not_to_be_empty()
         dialog.get_by_label("Vendor").fill("Filler Seven Ltd")
         dialog.get_by_label("Amount").fill("12.40")
         dialog.get_by_label("Currency").fill("usd")
@@ -127,7 +128,7 @@ def test_modal_on_a_phone_locks_scroll_and_restores_it_and_saves_review(browser,
         dialog.get_by_text("Corrections saved.").wait_for()
         p.keyboard.press("Escape")
         dialog.wait_for(state="hidden")
-        p.wait_for_function("window.scrollY === 600")
+        until(lambda: p.evaluate("window.scrollY") == 600, what="scroll position restored")
         assert not p.evaluate("document.body.classList.contains('scroll-locked')")
     finally:
         context.close()

@@ -6,8 +6,9 @@ with its error and asks to reconnect."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.crm.conftest import open_page
+from tests.crm.conftest import open_page, until
 
 pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
 
@@ -37,9 +38,11 @@ def watch_runs(p) -> None:
 def follow_run(p, run_id: int) -> list[str]:
     """What the progress card showed of run ``run_id`` until it ended."""
     run = f" Run {run_id}"
-    p.wait_for_function(f"window.seen.some(s => /^(completed|failed) / .test(s) && s.endsWith({run!r}))",
-                        timeout=90_000)
-    return [s for s in p.evaluate("window.seen") if s.endswith(run)]
+    def shown() -> list[str]:
+        return [s for s in p.evaluate("window.seen") if s.endswith(run)]
+
+    until(lambda: any(s.startswith(("completed ", "failed ")) for s in shown()), timeout=90, what=f"run {run_id}")
+    return shown()
 
 
 def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shots):
@@ -68,12 +71,12 @@ def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shot
         assert any(s.startswith(("queued", "running")) for s in seen), seen  # it was watched while it ran
         saved = int(p.locator("#sync-saved").inner_text())
         assert saved > 0 and int(p.locator("#sync-scanned").inner_text()) >= saved
-        p.wait_for_function("document.querySelectorAll('#sync-receipts tr[data-receipt]').length > 0")
+        expect(p.locator("#sync-receipts tr[data-receipt]").first).to_be_visible()
         watched.shoot("sync")
 
         watch_runs(p)
         p.get_by_role("button", name="Sync now").click()  # incremental, from the button
-        p.wait_for_function(f"!document.querySelector('#sync-run strong').textContent.endsWith(' {run_id}')")
+        expect(p.locator("#sync-run strong")).not_to_have_text(f"Run {run_id}")
         second = int(p.locator("#sync-run strong").inner_text().split()[-1])
         assert follow_run(p, second)[-1] == f"completed 100% Run {second}"
 
@@ -94,8 +97,8 @@ def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shot
         fetched = p.request.get(href)
         assert fetched.status == 200 and len(fetched.body()) == with_file["attachments"][0]["size"]
         if with_file["attachments"][0]["thumbnail_url"]:  # the previews issue renders first pages
-            p.wait_for_function("[...document.querySelectorAll('#receipt-attachments img')]"
-                                ".every(i => i.complete && i.naturalWidth > 0)")
+            until(lambda: p.evaluate("[...document.querySelectorAll('#receipt-attachments img')]"
+                                     ".every(i => i.complete && i.naturalWidth > 0)"), what="thumbnails")
         watched.page.screenshot(path=str(watched.shots / "receipt-modal-desktop.png"))
         p.keyboard.press("Escape")
 
@@ -105,12 +108,12 @@ def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shot
         p.locator("#sync-run").wait_for()
         watch_runs(p)
         p.get_by_role("button", name="Sync now").click()
-        p.wait_for_function(f"!document.querySelector('#sync-run strong').textContent.endsWith(' {second}')")
+        expect(p.locator("#sync-run strong")).not_to_have_text(f"Run {second}")
         third = int(p.locator("#sync-run strong").inner_text().split()[-1])
         assert follow_run(p, third)[-1].startswith("failed")
         assert p.locator("#sync-failure").inner_text().startswith("This sync failed: ")
         p.get_by_role("button", name="Sync now").click()
-        p.wait_for_function("document.querySelector('#sync-now-error').textContent !== ''")
+        expect(p.locator("#sync-now-error")).not_to_be_empty()
         p.goto("/settings")
         p.get_by_text("needs reconnect").wait_for()
         p.get_by_role("button", name="Disconnect").click()
