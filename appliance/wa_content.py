@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 # WAProto Message fields of type FutureProofMessage ({"message": Message}), plus deviceSentMessage.
@@ -140,16 +140,6 @@ class Content:
 
 
 @dataclass(frozen=True)
-class Event:
-    type: str  # edit, delete, reaction, poll_vote
-    target_id: str
-    target_from_me: bool | None = None
-    body: str | None = None  # the new text of an edit
-    emoji: str | None = None  # a reaction; "" takes it back
-    content: Content | None = None  # the full edited content
-
-
-@dataclass(frozen=True)
 class Sender:
     jid: str  # as the key names the sender (LID or phone JID, device suffix removed)
     lid: str | None  # "<digits>@lid"
@@ -158,6 +148,35 @@ class Sender:
     @property
     def phone_jid(self) -> str | None:
         return self.phone[1:] + "@s.whatsapp.net" if self.phone else None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # edit, delete, reaction, poll_vote
+    target_id: str
+    target_from_me: bool | None = None
+    body: str | None = None  # the new text of an edit
+    emoji: str | None = None  # a reaction; "" takes it back
+    content: Content | None = None  # the full edited content
+    by_me: bool = False  # the business did it (from its own phone)
+    actor: Sender | None = None  # who did it
+    at: dt.datetime | None = None
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    data["at"] = event.at.isoformat() if event.at else None
+    return data
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    content = data.get("content")
+    if content:
+        media = content.get("media")
+        content = Content(**{**content, "media": Media(**media) if media else None})
+    actor = Sender(**data["actor"]) if data.get("actor") else None
+    at = dt.datetime.fromisoformat(data["at"]) if data.get("at") else None
+    return Event(**{**data, "content": content, "actor": actor, "at": at})
 
 
 @dataclass(frozen=True)
@@ -628,34 +647,56 @@ def event_of(message: Any) -> Event | str | None:
     return f"{key} (not applied)"
 
 
+def key_identity(key: dict[str, Any]) -> Sender | None:
+    """The other party of a direct chat, or the participant of a group, from a message key."""
+    chat = normalize_jid(key.get("remoteJid"))
+    if chat and scope_of(chat) == "direct":
+        return identity(chat, key.get("remoteJidAlt"), key.get("senderPn"), key.get("senderLid"))
+    return identity(
+        key.get("participant"), key.get("participantAlt"), key.get("participantPn"), key.get("participantLid")
+    ) or (identity(chat) if chat else None)
+
+
 def update_events(raw: dict[str, Any]) -> list[Event]:
     """Events in one ``messages.update`` item (or a ``messages.reaction`` item posted among updates)."""
     key = raw.get("key") if isinstance(raw.get("key"), dict) else {}
     target, from_me = str(key.get("id") or ""), bool(key.get("fromMe"))
+    reaction = raw.get("reaction")
     if isinstance(
-        raw.get("reaction"), dict
-    ):  # messages.reaction: {key: target, reaction: {text, key: reactor}}
-        text = raw["reaction"].get("text")
-        return [Event("reaction", target, from_me, emoji=text if isinstance(text, str) else "")]
+        reaction, dict
+    ):  # messages.reaction: {key: the target, reaction: {text, key: the reactor's}}
+        reactor = reaction.get("key") if isinstance(reaction.get("key"), dict) else {}
+        text = reaction.get("text")
+        return [
+            Event(
+                "reaction",
+                target,
+                from_me,
+                emoji=text if isinstance(text, str) else "",
+                by_me=bool(reactor.get("fromMe")),
+                actor=key_identity(reactor),
+                at=timestamp(reaction.get("senderTimestampMs")),
+            )
+        ]
     update = raw.get("update") if isinstance(raw.get("update"), dict) else {}
-    events = []
+    common = {
+        "target_from_me": from_me,
+        "by_me": from_me,
+        "actor": key_identity(key),
+        "at": timestamp(update.get("messageTimestamp")),
+    }
+    message = update.get("message")
     if (
         "message" in update
-        and update["message"] is None
+        and message is None
         and as_enum(update.get("messageStubType"), STUB_NAMES) == STUB_REVOKE
     ):
-        events.append(Event("delete", target, from_me))
-    edited = (
-        (update.get("message") or {}).get("editedMessage")
-        if isinstance(update.get("message"), dict)
-        else None
-    )
+        return [Event("delete", target, **common)]
+    edited = message.get("editedMessage") if isinstance(message, dict) else None
     if isinstance(edited, dict):
         content = content_of(edited.get("message"))
-        events.append(
-            Event("edit", target, from_me, body=content.summary if content else None, content=content)
-        )
-    return events
+        return [Event("edit", target, body=content.summary if content else None, content=content, **common)]
+    return []
 
 
 # -- the whole message --------------------------------------------------------------------------------------
@@ -667,15 +708,7 @@ def parse(raw: dict[str, Any]) -> Incoming:
     chat = normalize_jid(key["remoteJid"])
     scope = scope_of(chat)
     from_me = bool(key.get("fromMe"))
-    if scope == "direct":
-        sender = identity(chat, key.get("remoteJidAlt"), key.get("senderPn"), key.get("senderLid"))
-    else:
-        sender = identity(
-            key.get("participant"),
-            key.get("participantAlt"),
-            key.get("participantPn"),
-            key.get("participantLid"),
-        ) or identity(chat)
+    sender = key_identity(key)
     common = {
         "provider_id": key["id"],
         "chat_jid": chat,
@@ -689,7 +722,7 @@ def parse(raw: dict[str, Any]) -> Incoming:
     stub = as_enum(raw.get("messageStubType"), STUB_NAMES)
     event = event_of(message)
     if isinstance(event, Event):
-        return Incoming(**common, event=event)
+        return Incoming(**common, event=replace(event, by_me=from_me, actor=sender, at=common["sent_at"]))
     if isinstance(event, str):
         return Incoming(**common, ignored=event)
     content = content_of(message)

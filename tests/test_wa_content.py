@@ -184,3 +184,14 @@ def test_long_objects_and_enum_names() -> None:
 def test_a_key_without_id_is_refused() -> None:
     with pytest.raises(ValueError, match="key.id"):
         wc.parse({"key": {"remoteJid": "1@s.whatsapp.net"}})
+
+
+def test_events_name_their_actor_and_survive_json() -> None:
+    edit = wc.parse(_by("edit", generation="6.7")).event
+    assert edit.actor.phone == "+972541234567" and not edit.by_me
+    assert wc.event_from_json(json.loads(json.dumps(wc.event_to_json(edit)))) == edit
+    events = {e["name"]: e for e in UPDATES["protocolEvents"]}
+    (reaction,) = wc.update_events(events["reaction"]["data"][0])
+    assert (reaction.actor.lid, reaction.actor.phone) == ("123456789012345@lid", "+972541234567")
+    (update_edit,) = wc.update_events(events["edit"]["data"][0])
+    assert update_edit.content.kind == "text" and update_edit.actor.phone == "+972541234567"
