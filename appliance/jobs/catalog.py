@@ -16,6 +16,9 @@ JOBS = Catalog(
         JobSpec("diagnostics.hang", "appliance.jobs.diagnostics:hang", max_retries=0, timeout=3600),
         JobSpec("whatsapp.process_message", "appliance.whatsapp.jobs:process_message", queue="high", timeout=60),
         JobSpec("whatsapp.apply_status", "appliance.whatsapp.jobs:apply_status", timeout=30),
+        JobSpec("whatsapp.apply_update", "appliance.whatsapp.jobs:apply_update", queue="high", timeout=30),
+        JobSpec("whatsapp.learn_identity", "appliance.whatsapp.jobs:learn_identity", queue="high", timeout=30),
+        JobSpec("whatsapp.fetch_media", "appliance.whatsapp.jobs:fetch_media", queue="low", timeout=180, max_retries=5),
     ],
     periodic=[
     ],

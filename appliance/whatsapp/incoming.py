@@ -99,6 +99,17 @@ class Incoming:
     ignored: str | None = None  # why it carries nothing a person reads
 
 
+def is_placeholder(raw: Any) -> bool:
+    """A decryption stub: no content, ``messageStubType`` CIPHERTEXT (or a placeholderMessage)."""
+    if not isinstance(raw, dict):
+        return False
+    inner, _ = unwrap(raw.get("message"))
+    key = content_key(inner)
+    if key == "placeholderMessage":
+        return True
+    return key is None and as_enum(raw.get("messageStubType"), STUB_NAMES) == STUB_CIPHERTEXT
+
+
 def deserves_reply(message: Incoming) -> bool:
     """Is this a real message from a customer in a direct chat, the kind an auto-reply answers?
 
