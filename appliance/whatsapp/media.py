@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from appliance.models import WhatsAppMessage
+from appliance.whatsapp.bridge import new_client
 
 log = logging.getLogger(__name__)
 FETCHED = frozenset({"image", "video", "video_note", "voice", "audio", "document", "sticker"})
@@ -76,7 +77,7 @@ async def download(base_url: str, business_id: int, provider_id: str) -> tuple[b
     """The file and its content type; None when the bridge no longer has it (404)."""
     url = f"{base_url.rstrip('/')}/media/{business_id}/{quote(provider_id, safe='')}"
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client, client.stream("GET", url) as response:
+        async with new_client() as client, client.stream("GET", url, timeout=TIMEOUT) as response:
             if response.status_code == 404:
                 return None
             if response.status_code >= 300:
