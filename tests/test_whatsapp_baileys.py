@@ -150,6 +150,24 @@ async def test_events_before_their_message_apply_when_it_arrives(wa, bridge):  #
     assert len(bridge.sent) == 1  # the original is a real message: one reply
 
 
+async def test_updates_as_baileys_emits_them_apply_to_their_message(wa, bridge):  # noqa: F811
+    services, client, queue = wa
+    tenant, _, _ = await make_tenant(services)
+    await set_reply(services, tenant, "fixed", "Thanks")
+    target = fixture("edit_target")
+    emitted = {e["name"]: e["data"][0] for e in UPDATES["protocolEvents"]}
+    await post(client, tenant, target)
+    await wait_until(lambda: drained(queue), timeout=30)
+    await post(client, tenant, updates=[emitted["reaction"], emitted["edit"]])  # messages.reaction, messages.update
+    await wait_until(lambda: drained(queue), timeout=30)
+    row = (await rows(services, tenant))[target["key"]["id"]]
+    assert (row.body, row.meta["reactions"]) == ("I need 4 chairs", {DANA: "👍"})
+    await post(client, tenant, updates=[emitted["delete"], emitted["delete"]])
+    await wait_until(lambda: drained(queue), timeout=30)
+    assert (await rows(services, tenant))[target["key"]["id"]].deleted_at is not None
+    assert len(bridge.sent) == 1
+
+
 async def test_placeholder_never_blocks_the_real_message_and_is_filled_in_once(wa, bridge):  # noqa: F811
     services, client, queue = wa
     tenant, _, _ = await make_tenant(services)
@@ -190,6 +208,9 @@ async def test_a_lid_conversation_merges_into_the_phone_once_the_phone_is_learnt
     assert {r.lead_id for r in stored.values()} == {people[YOSSI]}
     conversations = await (await client.get("/api/whatsapp/conversations", headers=bearer(token))).get_json()
     assert [(c["jid"], c["unread"]) for c in conversations["conversations"]] == [("972547654321@s.whatsapp.net", 2)]
+    by_lid = await (await client.get("/api/whatsapp/conversations/987654321098765@lid/messages",
+                                     headers=bearer(token))).get_json()
+    assert [m["body"] for m in by_lid["messages"]] == ["Writing from my phone number", "No phone on this one"]
 
 
 async def test_lid_mapping_events_and_6_7_keys_teach_the_map(wa, bridge):  # noqa: F811

@@ -27,7 +27,7 @@ from appliance.web.auth import require_auth
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
 from appliance.web.query import int_param
-from appliance.whatsapp import store, wire
+from appliance.whatsapp import identity, store, wire
 from appliance.whatsapp.incoming import is_placeholder
 
 bp = Blueprint("whatsapp", __name__)
@@ -129,8 +129,9 @@ async def messages(jid: str):
     before = request.args.get("before")
     if before is not None and not before.isdigit():
         raise ApiError(400, "before must be a message id")
-    rows = await services().db.run(store.messages, principal().business_id, jid,
-                                   int(before) if before else None, limit)
+    business_id = principal().business_id
+    jid = await services().db.run(identity.conversation_jid, business_id, jid)
+    rows = await services().db.run(store.messages, business_id, jid, int(before) if before else None, limit)
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return {"success": True, "messages": rows, "next_before": next_before}
 

@@ -53,6 +53,12 @@ def phone_for(session: Session, business_id: int, lid: str) -> str | None:
                                                                WhatsAppIdentity.lid == lid))
 
 
+def conversation_jid(session: Session, business_id: int, jid: str) -> str:
+    """The conversation a JID's messages are kept under: a LID whose phone is known lives at the phone's."""
+    phone = phone_for(session, business_id, jid) if jid.endswith("@lid") else None
+    return phone_jid(phone) if phone else jid
+
+
 def learn(session: Session, business_id: int, lid: str, phone: str, name: str | None = None) -> bool:
     """Record that ``lid`` is ``phone``; True when that is news. News moves the LID's conversation to the
     phone's and gives its messages the phone's lead (the caller holds the LID's and the phone's locks)."""
