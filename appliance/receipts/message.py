@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from dataclasses import dataclass, field
-from email.headerregistry import Address
 from email.utils import getaddresses
 from typing import Any
 
@@ -87,9 +86,6 @@ def parse(raw: dict[str, Any]) -> Message:
     if addresses and addresses[0][1]:
         name, address = addresses[0]
         message.sender, message.sender_name = address, name.strip().strip('"')
-        try:
-            message.sender_domain = Address(addr_spec=address).domain.lower()
-        except (ValueError, IndexError, TypeError):
-            message.sender_domain = address.rpartition("@")[2].lower()
+        message.sender_domain = address.rpartition("@")[2].lower()
     _walk(payload, message)
     return message

@@ -160,10 +160,10 @@ class Slice:
 
     async def examine(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The receipt row a message makes, or None (not a receipt, or outside the requested days)."""
-        message = await trio.to_thread.run_sync(parse, raw)
-        if not self._in_window(message):
+        read = await trio.to_thread.run_sync(self._read, raw)
+        if read is None:
             return None
-        found = await trio.to_thread.run_sync(extract.from_body, message)
+        message, found = read
         if found is None:
             for attachment in message.attachments:
                 if attachment.is_pdf and attachment.size <= self._cap:
@@ -180,6 +180,11 @@ class Slice:
             "sender": message.sender[:320] or None, "body_html": message.html, "body_text": message.text,
             "source": found.source, "status": "new", "attachments": await self._keep_attachments(message),
         }
+
+    def _read(self, raw: dict[str, Any]) -> tuple[Message, extract.Found | None] | None:
+        """(message, what its body says) in one thread hop; None when it is outside the requested days."""
+        message = parse(raw)
+        return (message, extract.from_body(message)) if self._in_window(message) else None
 
     def _in_window(self, message: Message) -> bool:
         scan = self.checkpoint.get("window") if self.checkpoint.get("phase") == "scan" else None
