@@ -19,7 +19,7 @@ from appliance.redis import REDIS_DOWN
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
 from appliance.web.context import job_queue, principal, services
-from appliance.web.errors import ApiError
+from appliance.web.errors import ApiError, error_response
 from appliance.web.query import date_param, int_param
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ AFTER_CONNECT = "/#settings"
 @bp.errorhandler(SettingMissingError)
 async def _not_configured(exc: SettingMissingError):  # noqa: ANN202
     log.warning("%s %s -> 503 %s", request.method, request.path, exc)
-    raise ApiError(503, str(exc))
+    return error_response(503, str(exc))
 
 
 # -- connecting a mailbox --------------------------------------------------------------------------------

@@ -32,11 +32,16 @@ def decrypt(settings: Settings, token: str) -> str:
                                   "(was the key it was encrypted with removed?)") from None
 
 
-def rotate_all(session: Session, settings: Settings) -> int:
-    """Re-encrypt every stored refresh token with the first key; returns how many rows were rewritten."""
+def rotate_all(session: Session, settings: Settings) -> tuple[int, list[int]]:
+    """Re-encrypt every stored refresh token with the first key.
+
+    Returns (rows rewritten, business ids whose token no listed key can read: those must reconnect)."""
     keys = fernet(settings)
-    count = 0
+    count, unreadable = 0, []
     for conn in session.scalars(select(GmailConnection).with_for_update()):
-        conn.encrypted_refresh_token = keys.rotate(conn.encrypted_refresh_token.encode()).decode()
-        count += 1
-    return count
+        try:
+            conn.encrypted_refresh_token = keys.rotate(conn.encrypted_refresh_token.encode()).decode()
+            count += 1
+        except InvalidToken:
+            unreadable.append(conn.business_id)
+    return count, unreadable
