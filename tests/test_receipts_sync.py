@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import signal
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -17,9 +18,11 @@ from appliance.models import GmailConnection, Receipt, ReceiptAttachment
 from appliance.receipts import quota, runs
 from appliance.receipts.plan import SyncRequest, plan_params
 from tests.conftest import make_tenant
+from tests.fakes.google import settings_for
 from tests.fakes.mailbox import make_mail
 from tests.fakes.receipts_fixtures import *  # noqa: F403
-from tests.fakes.receipts_fixtures import connect_mailbox, receipt_count, wait_for_run
+from tests.fakes.receipts_fixtures import connect_mailbox, receipt_count, run_row, wait_for_run
+from tests.helpers import role_env, start_role, wait_until
 
 UTC = dt.timezone.utc
 
@@ -207,3 +210,39 @@ async def test_amounts_are_decimal_strings(services, fake_google, worker):
     rows = await saved(services, business_id)
     assert rows and all(isinstance(r.amount, Decimal) and r.amount == r.amount.quantize(Decimal("0.01"))
                         for r in rows.values())
+
+
+@pytest.mark.slow
+async def test_sigkilled_worker_mid_sync_resumes_the_same_run_without_duplicates(
+        settings, services, fake_google, mailbox):
+    fake_google.delay = 0.04  # slow enough to kill the worker between two saved pages
+    business_id, _, _ = await make_tenant(services)
+    await connect_mailbox(services, fake_google, business_id)
+    env = role_env(settings, JOB_LEASE=2, **settings_for(fake_google),
+                   ENCRYPTION_KEY=settings.encryption_key.get_secret_value())
+    victim = start_role(["worker"], env)
+    try:
+        run_id = await start_run(services, business_id, mode="full")
+
+        async def one_page_saved() -> bool:
+            return (await run_row(services, run_id)).messages_scanned >= 100
+
+        await wait_until(one_page_saved, timeout=60)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        killed_at = await run_row(services, run_id)
+        assert killed_at.status == "running" and killed_at.messages_scanned < len(mailbox)
+        rescuer = start_role(["worker"], env)
+        try:
+            run = await wait_for_run(services, run_id, within=90)
+        finally:
+            rescuer.terminate()
+            rescuer.wait(15)
+    finally:
+        victim.kill()
+    assert run.status == "completed", run.error_message
+    expected = sum(1 for m in mailbox if m.truth.is_receipt)
+    assert await receipt_count(services, business_id) == expected == run.saved_receipts
+    assert run.messages_scanned == len(mailbox)  # the page in flight was redone, and counted once
+    record = await JobQueue(services.redis, services.keys).get(run.job_id)
+    assert record["attempts"] == 2  # the same job ran again once its lease ran out

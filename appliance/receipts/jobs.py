@@ -25,7 +25,6 @@ from appliance.services import Services
 
 log = logging.getLogger(__name__)
 SYNC_JOB = "receipts.sync"
-LOCK_TTL = 30.0
 SYNC_RETRIES = 8
 
 
@@ -35,9 +34,11 @@ def lock_name(business_id: int) -> str:
 
 async def sync_job(ctx: JobContext, business_id: int, run_id: int, slice: int = 0) -> dict[str, Any]:  # noqa: A002
     svc: Services = ctx.services
-    # A follow-up job can start before its predecessor lets go, and a rerun after a SIGKILL before the dead
+    # The lock's lease is the job's: a holder presumed dead by the queue is presumed dead here too. A
+    # follow-up job can start before its predecessor lets go, and a rerun after a SIGKILL before the dead
     # holder's lease runs out: wait that long rather than fail.
-    async with hold(svc.redis, svc.keys, lock_name(business_id), ttl=LOCK_TTL, wait=LOCK_TTL + 5):
+    lease = svc.settings.job_lease
+    async with hold(svc.redis, svc.keys, lock_name(business_id), ttl=lease, wait=lease + 5):
         state = await svc.db.run(sync.begin_slice, run_id, slice)
         if state is None:
             return {"run_id": run_id, "slice": slice, "skipped": "not the run's current slice"}
