@@ -4,6 +4,8 @@ filters, corrections, stats, signed file URLs and tenant isolation. Real Postgre
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from functools import partial
@@ -19,12 +21,13 @@ from sqlalchemy import func, select
 
 from appliance.files.storage import store_blob
 from appliance.models import GmailConnection, ReceiptSyncRun
-from appliance.receipts import store, tokens
+from appliance.receipts import runs, store, tokens
 from appliance.services import open_services
 from appliance.web.app import create_app
 from tests.conftest import bearer, make_tenant
 from tests.fakes.receipts_fixtures import *  # noqa: F403
 from tests.fakes.receipts_fixtures import connect_mailbox
+from tests.helpers import role_env
 
 UTC = dt.UTC
 
@@ -328,3 +331,28 @@ async def test_keys_rotate_re_encrypts_with_the_first_key(services, fake_google)
     assert after != before and tokens.decrypt(only_new, after) == refresh
     with pytest.raises(Exception, match="cannot be decrypted"):
         tokens.decrypt(services.settings, after)
+
+
+def appliance_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    env = role_env(settings, ENCRYPTION_KEY=settings.encryption_key.get_secret_value())
+    return subprocess.run([sys.executable, "-m", "appliance", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+async def test_operator_commands_sync_status_and_keys_rotate(services, fake_google):
+    business_id, _, _ = await make_tenant(services)
+    settings = services.settings
+    refused = await trio.to_thread.run_sync(appliance_cli, settings, "receipts", "sync", "--business",
+                                            str(business_id))
+    assert refused.returncode == 1 and "no Gmail mailbox" in refused.stderr
+    await connect_mailbox(services, fake_google, business_id)
+    started = await trio.to_thread.run_sync(appliance_cli, settings, "receipts", "sync", "--business",
+                                            str(business_id), "--mode", "full")
+    assert started.returncode == 0 and started.stdout.startswith("run "), started.stderr
+    run_id = int(started.stdout.split()[1])
+    assert (await services.db.run(runs.get_run, business_id, run_id))["mode"] == "full"
+    status = await trio.to_thread.run_sync(appliance_cli, settings, "receipts", "status")
+    line = next(row for row in status.stdout.splitlines() if row.split()[0] == str(business_id))
+    assert fake_google.email in line and str(run_id) in line and "queued" in line
+    rotated = await trio.to_thread.run_sync(appliance_cli, settings, "keys", "rotate")
+    assert "re-encrypted" in rotated.stdout

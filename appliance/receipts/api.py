@@ -5,17 +5,14 @@ name; this module does not import Google's client (the OAuth callback loads it o
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from functools import partial
 
-import trio
 from quart import Blueprint, redirect, request
-from sqlalchemy.exc import IntegrityError
 
 from appliance.receipts import GmailError, OAuthError, oauth, runs, store, tokens
-from appliance.receipts.plan import SyncRequest, plan_params
-from appliance.redis import REDIS_DOWN
+from appliance.receipts.plan import SyncRequest
+from appliance.receipts.start import NotConnectedError, SyncBusyError, start_sync
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
 from appliance.web.context import job_queue, principal, services
@@ -24,7 +21,6 @@ from appliance.web.query import date_param, int_param
 
 log = logging.getLogger(__name__)
 bp = Blueprint("receipts", __name__)
-SYNC_JOB = "receipts.sync"
 AFTER_CONNECT = "/#settings"
 
 
@@ -97,42 +93,18 @@ async def delete_connection():  # noqa: ANN201
 # -- syncing ---------------------------------------------------------------------------------------------
 @bp.post("/api/receipts/sync")
 @require_auth
-async def start_sync():  # noqa: ANN201
+async def post_sync():  # noqa: ANN201
     body = await request.get_json(force=True, silent=True) if await request.get_data() else {}
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
     wanted = SyncRequest.model_validate(body)
-    svc = services()
-    business_id = principal().business_id
-    connection = await svc.db.run(store.connection_status, business_id)
-    if not connection["connected"]:
-        raise ApiError(412, "no Gmail mailbox is connected; connect one at /api/gmail/oauth/start")
-    if connection["status"] != "ok":
-        raise ApiError(412, "the Gmail mailbox needs reconnecting (Google refused its token)")
-    # Racing starts (a double click, two API processes): the partial unique index on active runs lets one
-    # insert through. The run is written before its job is enqueued and removed again if Redis refuses.
-    def create(session) -> tuple[int | None, int | None]:  # noqa: ANN001
-        runs.fail_stale(session, business_id)
-        zone = store.business_zone(session, business_id)
-        params = plan_params(wanted, zone, dt.datetime.now(zone).date())
-        try:
-            with session.begin_nested():
-                return runs.create_run(session, business_id, wanted.mode, params), None
-        except IntegrityError:
-            return None, runs.active_run_id(session, business_id)
-
-    run_id, active = await svc.db.run(create)
-    if run_id is None:
-        raise ApiError(409, "a sync is already queued or running for this business", run_id=active)
     try:
-        args = {"business_id": business_id, "run_id": run_id, "slice": 0}
-        job_id = await job_queue().enqueue(SYNC_JOB, args)
-    except REDIS_DOWN:
-        with trio.CancelScope(shield=True):
-            await svc.db.run(runs.forget_run, run_id)
-        raise
-    await svc.db.run(runs.set_job, run_id, job_id)
-    return {"success": True, "job_id": job_id, "run_id": run_id, "status": "queued"}, 202
+        started = await start_sync(services(), job_queue(), principal().business_id, wanted)
+    except NotConnectedError as exc:
+        raise ApiError(412, str(exc)) from None
+    except SyncBusyError as exc:
+        raise ApiError(409, str(exc), run_id=exc.run_id) from None
+    return {"success": True, "job_id": started.job_id, "run_id": started.run_id, "status": "queued"}, 202
 
 
 @bp.get("/api/receipts/sync/status/<int:run_id>")

@@ -387,9 +387,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--quota", type=float, default=0.0)
+    parser.add_argument("--quota", type=float, default=0.0, help="quota units a second (Gmail: 250)")
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--refresh-token", default=None, help="a refresh token to accept")
     args = parser.parse_args()
-    fake = FakeGoogle(generate(args.messages), delay=args.delay, quota_units=args.quota or None)
+    fake = FakeGoogle(generate(args.messages, seed=args.seed), delay=args.delay, quota_units=args.quota or None)
+    if args.refresh_token:
+        fake.refresh_tokens.add(args.refresh_token)
     server = serve_in_thread(fake)
     print(fake.url, flush=True)
     try:
