@@ -15,6 +15,7 @@ from appliance.receipts.plan import SyncRequest
 from appliance.receipts.start import NotConnectedError, SyncBusyError, start_sync
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
+from appliance.web.body import json_object
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, error_response
 from appliance.web.query import date_param, int_param
@@ -63,8 +64,7 @@ async def _profile_email(refresh_token: str, business_id: int) -> str | None:
     from appliance.receipts.gmail import GmailClient  # Google's client: loaded only here, in the API role
     from appliance.receipts.quota import budget_for
 
-    settings = services().settings
-    client = GmailClient(settings, refresh_token, budget_for(business_id, settings.gmail_quota_units))
+    client = GmailClient(services().settings, refresh_token, budget_for(services(), business_id))
     return (await client.profile()).get("emailAddress")
 
 
@@ -94,10 +94,7 @@ async def delete_connection():  # noqa: ANN201
 @bp.post("/api/receipts/sync")
 @require_auth
 async def post_sync():  # noqa: ANN201
-    body = await request.get_json(force=True, silent=True) if await request.get_data() else {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    wanted = SyncRequest.model_validate(body)
+    wanted = SyncRequest.model_validate(await json_object() if await request.get_data() else {})
     try:
         started = await start_sync(services(), job_queue(), principal().business_id, wanted)
     except NotConnectedError as exc:
@@ -170,10 +167,7 @@ async def get_receipt(receipt_id: int):  # noqa: ANN201
 @bp.patch("/api/receipts/<int:receipt_id>")
 @require_auth
 async def patch_receipt(receipt_id: int):  # noqa: ANN201
-    body = await request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    patch = store.ReceiptPatch.model_validate(body)
+    patch = store.ReceiptPatch.model_validate(await json_object())
     svc = services()
     receipt = await svc.db.run(store.update_receipt, svc.settings, principal().business_id, receipt_id, patch)
     if receipt is None:

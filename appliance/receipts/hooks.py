@@ -14,8 +14,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from appliance.jobs.catalog import JOBS
 from appliance.jobs.queue import JobQueue
-from appliance.jobs.registry import UnknownJobError, lookup
 from appliance.models import ReceiptAttachment
 from appliance.redis import REDIS_DOWN
 from appliance.services import Services
@@ -26,11 +26,7 @@ PDF_THUMBNAIL = "previews.pdf_thumbnail"
 
 
 def declared(name: str) -> bool:
-    try:
-        lookup(name)
-    except UnknownJobError:
-        return False
-    return True
+    return JOBS.get(name) is not None
 
 
 def pdf_attachments(session: Session, business_id: int, receipt_ids: list[int]) -> list[int]:

@@ -14,10 +14,10 @@ from typing import Any
 
 import trio
 
-from appliance.groups import leaves
 from appliance.jobs.locks import hold
 from appliance.jobs.queue import JobQueue
 from appliance.jobs.registry import JobContext
+from appliance.nursery.exception_groups import leaves
 from appliance.receipts import ReconnectNeededError, runs, sync, tokens
 from appliance.receipts.gmail import GmailClient
 from appliance.receipts.quota import budget_for
@@ -48,7 +48,7 @@ async def sync_job(ctx: JobContext, business_id: int, run_id: int, slice: int = 
             await svc.db.run(runs.finish, run_id, "failed", why)
             return {"run_id": run_id, "status": "failed", "error": why}
         client = GmailClient(svc.settings, tokens.decrypt(svc.settings, connection.encrypted_refresh_token),
-                             budget_for(business_id, svc.settings.gmail_quota_units))
+                             budget_for(svc, business_id))
         work = sync.Slice(svc, client, run_id, business_id, state["mode"], state["params"],
                           state["checkpoint"], state["scanned"], connection.history_id)
         deadline = trio.current_time() + svc.settings.receipts_sync_slice

@@ -12,6 +12,8 @@ import random
 
 import trio
 
+from appliance.services import Services
+
 COST = {"get": 5, "list": 5, "history": 2, "attachment": 5, "profile": 1}
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 32.0
@@ -37,15 +39,13 @@ class Budget:
                 await trio.sleep(wait)
 
 
-_BUDGETS: dict[tuple[int, float], Budget] = {}
-
-
-def budget_for(business_id: int, rate: float) -> Budget:
-    """One budget per mailbox in this process (one run per business at a time, enforced elsewhere)."""
-    key = (business_id, rate)
-    if key not in _BUDGETS:
-        _BUDGETS[key] = Budget(rate)
-    return _BUDGETS[key]
+def budget_for(services: Services, business_id: int) -> Budget:
+    """One budget per mailbox in this process (one run per business at a time, enforced elsewhere),
+    kept in the role's ``services.local``."""
+    budgets: dict[int, Budget] = services.local.setdefault("receipts.budgets", {})
+    if business_id not in budgets:
+        budgets[business_id] = Budget(services.settings.gmail_quota_units)
+    return budgets[business_id]
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:

@@ -25,8 +25,7 @@ STATUSES: tuple[str, ...] = ReceiptStatus.__args__  # type: ignore[attr-defined]
 # -- the business's zone ---------------------------------------------------------------------------------
 def business_zone(session: Session, business_id: int) -> ZoneInfo:
     """The business's IANA ``timezone`` (UTC when unset or unknown)."""
-    column = getattr(Business, "timezone", None)
-    name = session.scalar(select(column).where(Business.id == business_id)) if column is not None else None
+    name = session.scalar(select(Business.timezone).where(Business.id == business_id))
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
