@@ -1,11 +1,11 @@
 // Call rows, shared by the calls page and the lead page.
-import { emptyRow, html, seconds, when } from "./ui.js";
+import { emptyRow, html, loadingRow, seconds, when } from "./ui.js";
 
 export const CALL_HEADER = html`<tr><th>From</th><th class="hide-phone">To</th><th>Status</th><th class="hide-phone">Started</th>
   <th class="num">Duration</th><th class="num">Frames in / out</th><th class="num">Dropped</th><th>End reason</th></tr>`;
 
 export function callRows(calls, emptyText, onOpen) {
-  if (calls === null) return emptyRow(8, "Loading…");
+  if (calls === null) return loadingRow(8);
   if (calls.length === 0) return emptyRow(8, emptyText);
   return calls.map((c) => html`<tr data-call=${c.id}>
     <td>${onOpen ? html`<button type="button" class="link" @click=${() => onOpen(c)}>${c.from || "unknown"}</button>` : c.from}</td>

@@ -1,5 +1,5 @@
 // Receipt rows and the filter query, shared by the receipts page and the sync page.
-import { emptyRow, html, money, day } from "./ui.js";
+import { day, emptyRow, html, loadingRow, money } from "./ui.js";
 
 export const STATUSES = ["new", "approved", "rejected"];
 const BADGE = { approved: "ok", rejected: "bad", new: "warn" };
@@ -7,7 +7,7 @@ const BADGE = { approved: "ok", rejected: "bad", new: "warn" };
 export const statusBadge = (status) => html`<span class=${`badge ${BADGE[status] || ""}`}>${status}</span>`;
 
 export function receiptRows(receipts, emptyText, onOpen) {
-  if (receipts === null) return emptyRow(5, "Loading…");
+  if (receipts === null) return loadingRow(5);
   if (receipts.length === 0) return emptyRow(5, emptyText);
   return receipts.map((r) => html`<tr data-receipt=${r.id}>
     <td>${day(r.received_at)}</td>

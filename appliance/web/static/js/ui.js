@@ -76,10 +76,8 @@ export function emptyRow(columns, text) {
   return html`<tr><td class="empty" colspan=${columns}>${text}</td></tr>`;
 }
 
-export function loading(value, view, emptyText) {
-  if (value === null || value === undefined) return html`<p class="muted">Loading…</p>`;
-  if (Array.isArray(value) && value.length === 0) return html`<p class="empty">${emptyText}</p>`;
-  return view(value);
+export function loadingRow(columns) {
+  return html`<tr><td class="loading muted" colspan=${columns}>Loading…</td></tr>`;
 }
 
 // Page-scroll lock for modals that also holds on iOS Safari (overflow: hidden alone does not): the body is

@@ -1,6 +1,6 @@
 import { api } from "../api.js";
 import { queueChart } from "../chart.js";
-import { act, emptyRow, epoch, errorFor, every, html, render } from "../ui.js";
+import { act, emptyRow, epoch, errorFor, every, html, loadingRow, render } from "../ui.js";
 
 export const title = "Jobs";
 const QUEUES = ["high", "default", "low"];
@@ -25,7 +25,7 @@ export function mount(root) {
     if (done) { state.retried[job.id] = true; await load(); }
   }
 
-  const jobRows = (jobs, emptyText) => jobs === null ? emptyRow(6, "Loading…") : jobs.length === 0 ? emptyRow(6, emptyText)
+  const jobRows = (jobs, emptyText) => jobs === null ? loadingRow(6) : jobs.length === 0 ? emptyRow(6, emptyText)
     : jobs.map((job) => html`<tr data-job=${job.id}>
         <td><strong>${job.name}</strong><br><span class="muted">${job.id}</span></td><td class="hide-phone">${job.queue}</td>
         <td class="num"><span class="muted phone-only">attempts</span> ${job.attempts}</td><td class="hide-phone">${epoch(job.failed_at)}</td>
@@ -45,7 +45,7 @@ export function mount(root) {
       <h2>Queues</h2>
       <div class="table-wrap"><table><thead><tr><th>Queue</th><th class="num">Queued</th><th class="num">Running</th>
         <th class="num">Scheduled</th><th class="num">Retrying</th><th class="num">Dead</th><th class="num hide-phone">Oldest waiting</th></tr></thead>
-        <tbody id="queues">${s === null ? emptyRow(7, "Loading…") : QUEUES.filter((q) => q in s.queues).map((name) => {
+        <tbody id="queues">${s === null ? loadingRow(7) : QUEUES.filter((q) => q in s.queues).map((name) => {
           const q = s.queues[name];
           return html`<tr><td>${name}</td><td class="num">${q.queued}</td><td class="num">${q.running}</td><td class="num">${q.scheduled}</td>
             <td class="num">${q.failed}</td><td class="num">${q.dead}</td><td class="num hide-phone">${q.oldest_waiting_seconds}s</td></tr>`;
@@ -61,7 +61,7 @@ export function mount(root) {
         <tbody id="failed-jobs">${jobRows(state.failed, "No job is waiting to retry.")}</tbody></table></div>
       <h2>Workers</h2>
       <div class="table-wrap"><table><thead><tr><th>Worker</th><th class="num">Running</th><th class="num">Processed</th><th class="num">Last beat</th></tr></thead>
-        <tbody id="workers">${s === null ? emptyRow(4, "Loading…") : s.workers.length === 0 ? emptyRow(4, "No worker is running: start one with `appliance worker`.")
+        <tbody id="workers">${s === null ? loadingRow(4) : s.workers.length === 0 ? emptyRow(4, "No worker is running: start one with `appliance worker`.")
           : s.workers.map((w) => html`<tr><td>${w.id}</td><td class="num">${w.running}</td><td class="num">${w.processed}</td>
             <td class="num">${w.last_heartbeat_seconds_ago}s ago</td></tr>`)}</tbody></table></div>`;
   };

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { act, emptyRow, errorFor, field, formValues, html, pager, render, select, when } from "../ui.js";
+import { act, emptyRow, errorFor, field, formValues, html, loadingRow, pager, render, select, when } from "../ui.js";
 
 export const title = "Leads";
 export const STATUSES = ["new", "contacted", "qualified", "won", "lost"];
@@ -81,7 +81,7 @@ export function mount(root, ctx) {
     ${errorFor(state.errors, "leads")}
     <div class="table-wrap"><table>
       <thead><tr><th>Name</th><th>Phone</th><th class="hide-phone">Email</th><th class="hide-phone">Source</th><th>Status</th><th class="hide-phone">Created</th></tr></thead>
-      <tbody id="leads-rows">${state.rows === null ? emptyRow(6, "Loading…")
+      <tbody id="leads-rows">${state.rows === null ? loadingRow(6)
         : state.rows.length === 0 ? emptyRow(6, state.q || state.status ? "No lead matches this search." : "No leads yet. Add one with “New lead”; WhatsApp contacts appear here by themselves.")
         : state.rows.map(row)}</tbody>
     </table></div>

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { act, emptyRow, errorFor, field, formValues, html, nothing, render, select, when } from "../ui.js";
+import { act, emptyRow, errorFor, field, formValues, html, loadingRow, nothing, render, select, when } from "../ui.js";
 
 export const title = "Settings";
 const MODES = [["off", "Off"], ["fixed", "Fixed text"], ["ai", "AI reply"]];
@@ -132,7 +132,7 @@ export function mount(root, ctx) {
     <section class="card" aria-labelledby="users-h"><h2 id="users-h">Users</h2>
       ${errorFor(state.errors, "users")}
       <div class="table-wrap"><table><thead><tr><th>Email</th><th class="hide-phone">Added</th></tr></thead>
-        <tbody id="users-rows">${state.users === null ? emptyRow(2, "Loading…") : state.users.length === 0 ? emptyRow(2, "No users.")
+        <tbody id="users-rows">${state.users === null ? loadingRow(2) : state.users.length === 0 ? emptyRow(2, "No users.")
           : state.users.map((u) => html`<tr><td>${u.email}${u.email === ctx.me?.email ? html` <span class="badge">you</span>` : nothing}</td>
               <td class="hide-phone">${when(u.created_at)}</td></tr>`)}</tbody></table></div>
       <form class="bar" id="add-user" @submit=${addUser} novalidate>
@@ -154,7 +154,7 @@ export function mount(root, ctx) {
       ${state.newToken ? html`<p>Copy this token now; it is not shown again:</p><p class="token-once" id="new-token-value">${state.newToken}</p>` : nothing}
       ${errorFor(state.errors, "tokens")}
       <div class="table-wrap"><table><thead><tr><th>Token</th><th class="hide-phone">Created</th><th class="hide-phone">Last used</th><th></th></tr></thead>
-        <tbody id="tokens-rows">${state.tokens === null ? emptyRow(4, "Loading…") : state.tokens.length === 0 ? emptyRow(4, "No API tokens.")
+        <tbody id="tokens-rows">${state.tokens === null ? loadingRow(4) : state.tokens.length === 0 ? emptyRow(4, "No API tokens.")
           : state.tokens.map((t) => html`<tr data-token=${t.id}><td>${t.name || `token ${t.id}`}</td><td class="hide-phone">${when(t.created_at)}</td>
               <td class="hide-phone">${when(t.last_used_at) || "never"}</td>
               <td><button type="button" class="danger" @click=${() => revoke(t)} aria-label=${`Revoke ${t.name || `token ${t.id}`}`}>Revoke</button>
