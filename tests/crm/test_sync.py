@@ -22,7 +22,7 @@ WATCH = """() => {
     const card = document.querySelector('#sync-run');
     if (!card) return;
     const percent = card.querySelector('#sync-percent').textContent;
-    const shown = `${card.dataset.status} ${percent} ${card.querySelector('strong').textContent}`;
+    const shown = `${card.dataset.status} ${percent} ${card.querySelector('#sync-run-title').textContent}`;
     if (window.seen.at(-1) !== shown) window.seen.push(shown);
   };
   new MutationObserver(note).observe(document.querySelector('#main'),
@@ -51,6 +51,8 @@ def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shot
     tenant = bench.tenant()
     context, watched = open_page(browser, bench, tenant, shots)
     watched.allow(409, 412)  # the joined run and the mailbox that needs reconnecting, on purpose
+    if tenant.api.get("/api/tokens").status_code == 404:
+        watched.allow(404)  # the settings page's users and tokens (issue 17) are not merged yet
     try:
         p = watched.page
         p.goto("/settings")
@@ -76,8 +78,8 @@ def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shot
 
         watch_runs(p)
         p.get_by_role("button", name="Sync now").click()  # incremental, from the button
-        expect(p.locator("#sync-run strong")).not_to_have_text(f"Run {run_id}")
-        second = int(p.locator("#sync-run strong").inner_text().split()[-1])
+        expect(p.locator("#sync-run-title")).not_to_have_text(f"Run {run_id}")
+        second = int(p.locator("#sync-run-title").inner_text().split()[-1])
         assert follow_run(p, second)[-1] == f"completed 100% Run {second}"
 
         # A receipt with an attachment: its signed link serves the file.
@@ -108,8 +110,8 @@ def test_connect_sync_join_progress_attachments_and_failure(browser, bench, shot
         p.locator("#sync-run").wait_for()
         watch_runs(p)
         p.get_by_role("button", name="Sync now").click()
-        expect(p.locator("#sync-run strong")).not_to_have_text(f"Run {second}")
-        third = int(p.locator("#sync-run strong").inner_text().split()[-1])
+        expect(p.locator("#sync-run-title")).not_to_have_text(f"Run {second}")
+        third = int(p.locator("#sync-run-title").inner_text().split()[-1])
         assert follow_run(p, third)[-1].startswith("failed")
         assert p.locator("#sync-failure").inner_text().startswith("This sync failed: ")
         p.get_by_role("button", name="Sync now").click()

@@ -54,7 +54,7 @@ export function mount(root) {
     if (run === null) return html`<p class="empty">No sync has run yet. “Sync now” reads the mailbox for receipts.</p>`;
     const pct = Math.round(Number(run.progress_percentage) || 0);
     return html`<div class="card" id="sync-run" data-status=${run.status}>
-      <p><strong>Run ${run.id}</strong> · ${run.mode || ""} · <span id="sync-state">${run.status}</span></p>
+      <p><strong id="sync-run-title">Run ${run.id}</strong> · ${run.mode || ""} · <span id="sync-state">${run.status}</span></p>
       <label for="sync-progress">Progress <span id="sync-percent">${pct}%</span></label>
       <progress id="sync-progress" max="100" .value=${pct} aria-valuenow=${pct}>${pct}%</progress>
       <div class="progress-line">
