@@ -87,6 +87,16 @@ def test_date_filter_status_search_pages_and_totals(browser, bench, shop, shots)
         p.goto("/receipts?fromDate=2025-02-01&toDate=2025-02-28")
         expect(p.locator(".pager")).to_contain_text("3 in all")
         assert p.get_by_label("From", exact=True).input_value() == "2025-02-01"
+
+        # In the business's zone the days move: 23:30 UTC is already the next day in Jerusalem.
+        assert shop.api.patch("/api/settings", json={"timezone": "Asia/Jerusalem"}).status_code == 200
+        try:
+            p.reload()
+            expect(p.locator("#receipts-rows")).to_contain_text("Acme Hardware")
+            assert sorted(r.split("\t")[1] for r in rows(p)) == ["Acme Hardware", "Bravo Books", "Cafe Noir"]
+            assert rows(p)[-1].startswith("2/1/2025")  # Acme's 31 January 23:30 UTC
+        finally:
+            shop.api.patch("/api/settings", json={"timezone": "UTC"})
     finally:
         context.close()
     assert watched.problems() == []

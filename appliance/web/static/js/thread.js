@@ -11,7 +11,7 @@ export function threadView(state, messages, onSend) {
   return html`
     <div class="thread" id="thread" aria-live="polite">${messages === null ? html`<p class="muted">Loading…</p>`
       : messages.length === 0 ? html`<p class="empty">No WhatsApp messages with this contact yet.</p>`
-      : messages.map((m) => html`<div class=${`msg ${m.direction}`}>${m.body}
+      : messages.map((m) => html`<div class=${`msg ${m.direction}`} dir="auto">${m.body}
           <div class="meta">${when(m.created_at)} · ${m.status}</div></div>`)}</div>
     <form class="bar" id="send-form" @submit=${onSend}>
       <label class="field" for="send-text"><span>Message</span>

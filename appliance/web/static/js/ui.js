@@ -5,8 +5,9 @@ import { ApiError } from "./api.js";
 
 export { html, render, nothing };
 
-export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
-export const day = (iso) => (iso ? new Date(iso).toLocaleDateString() : "");
+// Dates in the browser's zone, or in `timeZone` (a business's IANA zone) when given.
+export const when = (iso, timeZone) => (iso ? new Date(iso).toLocaleString(undefined, timeZone ? { timeZone } : {}) : "");
+export const day = (iso, timeZone) => (iso ? new Date(iso).toLocaleDateString(undefined, timeZone ? { timeZone } : {}) : "");
 export const epoch = (seconds) => (seconds ? new Date(seconds * 1000).toLocaleString() : "");
 export function seconds(value) {
   if (value === null || value === undefined) return "";

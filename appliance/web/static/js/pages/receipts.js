@@ -11,7 +11,7 @@ export function mount(root, ctx) {
   // (Links of the old CRM spell the dates fromDate/toDate; they are read and sent as from_date/to_date.)
   const camel = { from_date: "fromDate", to_date: "toDate" };
   const filter = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || ctx.query.get(camel[k]) || ""]));
-  const state = { errors: {}, busy: null, rows: null, total: 0, page: Number(ctx.query.get("page")) || 1, stats: null, open: null };
+  const state = { errors: {}, busy: null, rows: null, total: 0, page: Number(ctx.query.get("page")) || 1, stats: null, open: null, timeZone: undefined };
   const draw = () => render(view(), root);
 
   async function load() {
@@ -19,7 +19,9 @@ export function mount(root, ctx) {
     const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== "" && v !== null));
     history.replaceState(null, "", `/receipts?${params}`);
     await act(state, "receipts-filter", draw, async () => {
-      const [list, stats] = await Promise.all([api("/api/receipts", { query }), api("/api/receipts/stats", { query: filter })]);
+      const [list, stats, settings] = await Promise.all([api("/api/receipts", { query }), api("/api/receipts/stats", { query: filter }),
+        state.timeZone ? null : api("/api/settings")]);
+      if (settings) state.timeZone = settings.settings.timezone || "UTC";
       state.rows = list.items;
       state.total = list.total;
       state.stats = stats;
@@ -85,8 +87,8 @@ export function mount(root, ctx) {
         <button type="button" aria-label="Close" @click=${close}>✕</button></header>
       <div class="dialog-body">
         ${errorFor(state.errors, "receipt")}
-        <p>${statusBadge(r.status)} <span class="muted">received ${when(r.received_at)}</span></p>
-        <p>${r.subject}</p>
+        <p>${statusBadge(r.status)} <span class="muted">received ${when(r.received_at, state.timeZone)} (${state.timeZone})</span></p>
+        <p dir="auto">${r.subject}</p>
         ${r.preview_url ? html`<img class="preview" id="receipt-preview" src=${r.preview_url} alt=${`Preview of the email from ${r.vendor || "the vendor"}`}>`
           : r.attachments === null ? nothing : html`<p class="muted">No preview of this email yet.</p>`}
         <h2>Attachments</h2>
@@ -130,7 +132,7 @@ export function mount(root, ctx) {
     ${totals()}
     <div class="table-wrap"><table><thead>${RECEIPT_HEADER}</thead>
       <tbody id="receipts-rows">${receiptRows(state.rows, FILTERS.some((k) => filter[k])
-        ? "No receipt matches this filter." : html`No receipts yet. Connect Gmail in <a href="/settings">Settings</a>, then <a href="/sync">sync</a>.`, open)}</tbody></table></div>
+        ? "No receipt matches this filter." : html`No receipts yet. Connect Gmail in <a href="/settings">Settings</a>, then <a href="/sync">sync</a>.`, open, state.timeZone)}</tbody></table></div>
     ${pager(state.page, PER_PAGE, state.total, (p) => { state.page = p; load(); })}
     <dialog id="receipt-dialog" aria-labelledby="receipt-title">${dialog()}</dialog>`;
 
