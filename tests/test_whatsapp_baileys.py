@@ -219,7 +219,7 @@ async def test_lid_mapping_events_and_6_7_keys_teach_the_map(wa, bridge):  # noq
     lid_only = fixture("lid_only")
     await post(client, tenant, lid_only, lidMappings=[{"lid": "987654321098765@lid",
                                                        "pn": "972547654321@s.whatsapp.net"}])
-    await post(client, tenant, fixture("lid_with_phone", generation="6.7"))  # senderPn
+    await post(client, tenant, fixture("group_lid_participant", generation="6.7"))  # participantPn, in a group
     await wait_until(lambda: drained(queue), timeout=30)
 
     def mapped(session) -> dict[str, str]:  # noqa: ANN001
