@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from appliance.models import Lead, WhatsAppIdentity, WhatsAppMessage
 from tests.conftest import bearer, make_tenant
 from tests.helpers import wait_until
-from tests.test_whatsapp import SECRET, bridge, drained, set_reply, wa, wa_settings  # noqa: F401 - fixtures
+from tests.test_whatsapp import SECRET, bridge, drained, set_reply, wa  # noqa: F401 - fixtures
 
 OUT = Path(__file__).parent / "fixtures" / "baileys" / "out"
 FIXTURES = json.loads((OUT / "messages.json").read_text())["fixtures"]
@@ -21,6 +23,12 @@ UPDATES = json.loads((OUT / "updates.json").read_text())
 EVENT_NAMES = {f["name"] for f in FIXTURES if "event" in f["expect"]} | {"edit_target", "original_after_events"}
 DANA, YOSSI, NOA = "+972541234567", "+972547654321", "+972529998877"
 URL = "/webhook/whatsapp/incoming"
+
+
+@pytest.fixture
+def wa_settings(settings, bridge):  # noqa: F811 - the fake bridge, and a key to sign media links with
+    return settings.model_copy(update={"baileys_url": bridge.url,
+                                       "encryption_key": SecretStr(Fernet.generate_key().decode())})
 
 
 def fixture(name: str, form: str = "live", generation: str = "7") -> dict[str, Any]:
@@ -219,7 +227,7 @@ async def test_lid_mapping_events_and_6_7_keys_teach_the_map(wa, bridge):  # noq
     lid_only = fixture("lid_only")
     await post(client, tenant, lid_only, lidMappings=[{"lid": "987654321098765@lid",
                                                        "pn": "972547654321@s.whatsapp.net"}])
-    await post(client, tenant, fixture("lid_with_phone", generation="6.7"))  # senderPn
+    await post(client, tenant, fixture("group_lid_participant", generation="6.7"))  # participantPn, in a group
     await wait_until(lambda: drained(queue), timeout=30)
 
     def mapped(session) -> dict[str, str]:  # noqa: ANN001
@@ -251,4 +259,10 @@ async def test_inbound_media_is_fetched_through_the_bridge_into_data_dir(wa, bri
                                      headers=bearer(token))).get_json()
     shown = {m["provider_message_id"]: m for m in thread["messages"]}
     assert shown[image["key"]["id"]]["media"]["path"] == path
-    assert shown[voice["key"]["id"]]["media"]["duration"] == 7
+    assert shown[voice["key"]["id"]]["media"]["duration"] == 7 and shown[voice["key"]["id"]]["media"]["url"] is None
+    url = shown[image["key"]["id"]]["media"]["url"]
+    assert url.startswith("/api/files/")
+    served = await client.get(url, headers=bearer(token))
+    assert served.status_code == 200 and await served.get_data() == b"\xff\xd8\xff\xe0 a jpeg"
+    _, _, other = await make_tenant(services)
+    assert (await client.get(url, headers=bearer(other))).status_code == 403  # another business's file

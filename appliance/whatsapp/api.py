@@ -10,6 +10,7 @@ before the failure dedupes on the retry).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -20,6 +21,7 @@ import trio
 from pydantic import ValidationError
 from quart import Blueprint, request
 
+from appliance.files import file_url
 from appliance.jobs.queue import JobQueue
 from appliance.redis import claim_once
 from appliance.settings import SettingMissingError
@@ -131,7 +133,9 @@ async def messages(jid: str):
         raise ApiError(400, "before must be a message id")
     business_id = principal().business_id
     jid = await services().db.run(identity.conversation_jid, business_id, jid)
-    rows = await services().db.run(store.messages, business_id, jid, int(before) if before else None, limit)
+    settings = services().settings  # media links are signed with ENCRYPTION_KEY; without it they are left out
+    files = functools.partial(file_url, settings, business_id) if settings.encryption_key else None
+    rows = await services().db.run(store.messages, business_id, jid, int(before) if before else None, limit, files)
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return {"success": True, "messages": rows, "next_before": next_before}
 

@@ -263,26 +263,15 @@ def _text_reader(text_field: str) -> Any:
     return read
 
 
-def _location(body: dict[str, Any]) -> Content:
-    return _simple(
-        "location",
-        text_of(body.get("comment")),
-        _labelled("location", _place(body)),
-        latitude=body.get("degreesLatitude"),
-        longitude=body.get("degreesLongitude"),
-        name=text_of(body.get("name")),
-        address=text_of(body.get("address")),
-    )
+def _where(kind: str, label: str, text_field: str) -> Any:
+    """A location or a live location: the sender's words, else where it is; coordinates in details."""
 
+    def read(body: dict[str, Any]) -> Content:
+        return _simple(kind, text_of(body.get(text_field)), _labelled(label, _place(body)),
+                       latitude=body.get("degreesLatitude"), longitude=body.get("degreesLongitude"),
+                       name=text_of(body.get("name")), address=text_of(body.get("address")))
 
-def _live_location(body: dict[str, Any]) -> Content:
-    return _simple(
-        "live_location",
-        text_of(body.get("caption")),
-        _labelled("live location", _place(body)),
-        latitude=body.get("degreesLatitude"),
-        longitude=body.get("degreesLongitude"),
-    )
+    return read
 
 
 def _contacts(body: dict[str, Any]) -> Content:
@@ -395,8 +384,8 @@ READERS: dict[str, Any] = {
     "conversation": None,  # a bare string, read in content_of
     "extendedTextMessage": _text_reader("text"),
     **{key: (lambda body, key=key: _media(key, body)) for key in MEDIA},
-    "locationMessage": _location,
-    "liveLocationMessage": _live_location,
+    "locationMessage": _where("location", "location", "comment"),
+    "liveLocationMessage": _where("live_location", "live location", "caption"),
     "contactMessage": lambda b: _simple(
         "contact", None, f"[contact] {_contact_line(b)}", phone=_vcard_phone(b.get("vcard"))
     ),

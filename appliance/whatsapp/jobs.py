@@ -36,11 +36,16 @@ async def process_message(ctx: JobContext, business_id: int, message: dict[str, 
     except ValueError as exc:
         log.warning("whatsapp message not stored: %s", exc)
         return {"skipped": f"invalid: {exc}"}
+    skipped = None
     if incoming.scope != "direct":
-        return {"skipped": incoming.scope}
-    own_content = incoming.from_me and incoming.event is None
-    if own_content and not ctx.services.settings.whatsapp_store_own:
-        return {"skipped": "own"}
+        skipped = incoming.scope
+    elif incoming.from_me and incoming.event is None and not ctx.services.settings.whatsapp_store_own:
+        skipped = "own"
+    if skipped:
+        sender = incoming.sender  # what the key tells of who is who is kept even when the message is not
+        if sender and sender.lid and sender.phone:
+            await ctx.services.db.run(_learn, business_id, sender.lid, sender.phone)
+        return {"skipped": skipped}
     stored = await inbound_batcher(ctx.services).store(business_id, incoming)
     result: dict[str, Any] = {"outcome": stored.outcome, "message_id": stored.message_id}
     if not stored.is_new or incoming.content is None:

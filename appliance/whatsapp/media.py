@@ -3,17 +3,15 @@
 The bridge must answer ``GET {BAILEYS_URL}/media/<tenant>/<message id>`` with the decrypted file
 (Baileys' ``downloadMediaMessage`` on the message it received with that id) and its ``Content-Type``, and
 404 when it no longer holds the message. The file lands in ``DATA_DIR/<business>/whatsapp/`` under its
-SHA-256 (the same bytes are kept once) and the message's ``media.path`` names it; the inbox serves it through
-a signed URL. A 404 marks the media unavailable; connection errors, timeouts and 5xx fail the job, which
-retries with backoff.
+SHA-256 (``files.store_blob``: the same bytes are kept once) and the message's ``media.path`` names it; the
+inbox serves it through a signed, expiring URL (``files.file_url``, ``GET /api/files/<token>``). A 404 marks
+the media unavailable; connection errors, timeouts and 5xx fail the job, which retries with backoff.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import mimetypes
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +21,7 @@ import trio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from appliance.files import store_blob
 from appliance.models import WhatsAppMessage
 from appliance.whatsapp.bridge import new_client
 
@@ -49,19 +48,6 @@ def _record(session: Session, business_id: int, message_id: int, changes: dict[s
                                                       WhatsAppMessage.id == message_id).with_for_update())
     if row is not None:
         row.media = {**(row.media or {}), **changes}
-
-
-def store_file(data_dir: Path, business_id: int, data: bytes, suffix: str) -> str:
-    """Write the bytes once under their SHA-256; the path relative to DATA_DIR."""
-    digest = hashlib.sha256(data).hexdigest()
-    relpath = f"{business_id}/whatsapp/{digest[:2]}/{digest}{suffix}"
-    target = Path(data_dir) / relpath
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, target)  # atomic: a reader never sees half a file
-    return relpath
 
 
 def _suffix(media: dict[str, Any], content_type: str | None) -> str:
@@ -104,8 +90,8 @@ async def fetch(services: Any, business_id: int, message_id: int) -> dict[str, A
         await services.db.run(_record, business_id, message_id, {"unavailable": True})
         return {"fetched": False, "reason": "the bridge no longer has it"}
     data, content_type = got
-    relpath = await trio.to_thread.run_sync(store_file, services.settings.data_dir, business_id, data,
-                                            _suffix(media, content_type))
+    relpath, _ = await trio.to_thread.run_sync(store_blob, services.settings.data_dir, business_id, "whatsapp",
+                                               data, _suffix(media, content_type))
     changes: dict[str, Any] = {"path": relpath, "size": len(data)}
     if not media.get("mimetype") and content_type:
         changes["mimetype"] = content_type

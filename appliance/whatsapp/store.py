@@ -47,7 +47,7 @@ def store_outbound(session: Session, business_id: int, jid: str, body: str, stat
         insert(WhatsAppMessage).values(**values).on_conflict_do_update(
             index_elements=[WhatsAppMessage.business_id, WhatsAppMessage.provider_message_id],
             index_where=WhatsAppMessage.provider_message_id.isnot(None),
-            set_={"direction": "out", "body": body, "lead_id": lead_id},
+            set_={"direction": "out", "body": body, "lead_id": lead_id, "placeholder": False},
         ).returning(WhatsAppMessage.id)
     ).scalar_one()
     return message_dict(session.get_one(WhatsAppMessage, row_id))
