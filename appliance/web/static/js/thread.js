@@ -1,6 +1,14 @@
 // One WhatsApp conversation: its messages, oldest first, and a send box. Used by the inbox and the lead page.
 import { api } from "./api.js";
-import { act, errorFor, html, when } from "./ui.js";
+import { act, errorFor, html, nothing, when } from "./ui.js";
+
+// A photo is shown; other media (voice notes, documents, video) are links, all through signed URLs.
+function media(m) {
+  const file = m.media;
+  if (!file || !file.url) return nothing;
+  if ((file.mimetype || "").startsWith("image/")) return html`<a href=${file.url} target="_blank" rel="noopener"><img class="wa-media" src=${file.url} alt=${m.body || "photo"}></a>`;
+  return html`<div><a href=${file.url} target="_blank" rel="noopener">Open ${m.kind || "file"} (${file.mimetype || "file"})</a></div>`;
+}
 
 export async function loadThread(jid) {
   const body = await api(`/api/whatsapp/conversations/${encodeURIComponent(jid)}/messages`, { query: { limit: 100 } });
@@ -11,8 +19,8 @@ export function threadView(state, messages, onSend) {
   return html`
     <div class="thread" id="thread" aria-live="polite">${messages === null ? html`<p class="muted">Loading…</p>`
       : messages.length === 0 ? html`<p class="empty">No WhatsApp messages with this contact yet.</p>`
-      : messages.map((m) => html`<div class=${`msg ${m.direction}`} dir="auto">${m.body}
-          <div class="meta">${when(m.created_at)} · ${m.status}</div></div>`)}</div>
+      : messages.map((m) => html`<div class=${`msg ${m.direction}`} dir="auto">${media(m)}${m.body}
+          <div class="meta">${when(m.created_at)} · ${m.status}${m.edited ? " · edited" : ""}</div></div>`)}</div>
     <form class="bar" id="send-form" @submit=${onSend}>
       <label class="field" for="send-text"><span>Message</span>
         <input id="send-text" name="text" required autocomplete="off" aria-describedby="send-error"></label>
