@@ -101,6 +101,7 @@ def test_settings_are_saved_and_read_back(page, bench, tenant):
     assert form.get_by_label("Time zone").input_value() == "Asia/Jerusalem"
     assert form.get_by_label("Auto-reply text").input_value() == "Thanks! We answer within the hour."
     assert form.get_by_label("Transfer calls to").input_value() == "+972501234567"
+    page.shoot("settings")
 
 
 def test_users_password_and_tokens(browser, bench, shots):
@@ -128,7 +129,6 @@ def test_users_password_and_tokens(browser, bench, shots):
         secret = p.locator("#new-token-value").inner_text()
         expect(rows).to_have_count(before + 1)
         assert httpx.get(bench.base + "/api/auth/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
-        watched.shoot("settings")
         newest = max(int(t) for t in rows.evaluate_all("rows => rows.map(r => r.dataset.token)"))
         p.locator(f"#tokens-rows tr[data-token='{newest}']").get_by_role("button", name="Revoke").click()
         expect(rows).to_have_count(before)
