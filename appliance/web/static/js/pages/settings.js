@@ -38,6 +38,19 @@ export function mount(root, ctx) {
     if (body) { state.tokens = body.tokens; draw(); }
   }
 
+  // Connecting leaves the CRM for Google's consent screen; first make sure the appliance can send us there
+  // (a missing GOOGLE_CLIENT_ID is an error shown here, not a JSON page).
+  async function connect(event) {
+    event.preventDefault();
+    delete state.errors["gmail-connect"];
+    const target = event.currentTarget.href;
+    const probe = await fetch(target, { redirect: "manual", credentials: "same-origin" });
+    if (probe.type === "opaqueredirect") { location.assign(target); return; }
+    const body = await probe.json().catch(() => ({}));
+    state.errors["gmail-connect"] = body.error || `${probe.status} ${probe.statusText}`;
+    draw();
+  }
+
   async function disconnect() {
     if (await act(state, "gmail-disconnect", draw, () => api("/api/gmail/connection", { method: "DELETE" }))) { notice("gmail", "Disconnected."); loadGmail(); }
   }
@@ -93,12 +106,12 @@ export function mount(root, ctx) {
       ${c.connected ? html`<p id="gmail-state">Connected as <strong>${c.email}</strong>
           ${c.status === "needs_reconnect" ? html`<span class="badge bad">needs reconnect</span>` : html`<span class="badge ok">ok</span>`}</p>
           ${c.status === "needs_reconnect" ? html`<p class="error">Google no longer accepts this connection; syncs fail until you reconnect.</p>` : nothing}
-          <div class="toolbar"><a class="button" href="/api/gmail/oauth/start">Reconnect</a>
+          <div class="toolbar"><a class="button" href="/api/gmail/oauth/start" @click=${connect}>Reconnect</a>
           <button type="button" class="danger" id="gmail-disconnect" @click=${disconnect}>Disconnect</button>
           <span class="ok" role="status">${state.notice.gmail || ""}</span></div>`
-        : html`<p id="gmail-state">No mailbox connected.</p><a class="button" id="gmail-connect" href="/api/gmail/oauth/start">Connect Gmail</a>
+        : html`<p id="gmail-state">No mailbox connected.</p><a class="button" id="gmail-connect" href="/api/gmail/oauth/start" @click=${connect}>Connect Gmail</a>
           <span class="ok" role="status">${state.notice.gmail || ""}</span>`}
-      ${errorFor(state.errors, "gmail-disconnect")}`;
+      ${errorFor(state.errors, "gmail-connect")}${errorFor(state.errors, "gmail-disconnect")}`;
   };
 
   const business = () => {
