@@ -5,12 +5,13 @@ import { act, errorFor, html, nothing, openDialog, pager, render, seconds, when 
 export const title = "Calls";
 const PER_PAGE = 50;
 
-// A transcript is a list of turns ({role, text}) or plain text; tool calls are {name, arguments, output}.
+// A transcript is a list of turns ({role: "caller"|"agent", text, at: seconds into the call}); tool calls are
+// {name, arguments, output}; usage is token counts.
 function transcriptView(transcript) {
   if (!transcript || transcript.length === 0) return html`<p class="empty">No transcript for this call.</p>`;
   if (typeof transcript === "string") return html`<pre class="transcript">${transcript}</pre>`;
   return html`<div class="thread" id="transcript">${transcript.map((turn) => html`<div class=${`msg ${turn.role === "assistant" || turn.role === "agent" ? "out" : ""}`}>
-    ${turn.text ?? turn.content ?? ""}<div class="meta">${turn.role}${turn.at ? ` · ${when(turn.at)}` : ""}</div></div>`)}</div>`;
+    ${turn.text ?? turn.content ?? ""}<div class="meta">${turn.role}${typeof turn.at === "number" ? ` · ${seconds(turn.at)}` : ""}</div></div>`)}</div>`;
 }
 
 const json = (value) => (typeof value === "string" ? value : JSON.stringify(value));
