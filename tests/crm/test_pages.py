@@ -21,7 +21,7 @@ PAGES = [
     ("/jobs", "#dead-jobs", []),  # jobs are the whole appliance's, not one business's: no empty state to expect
     ("/receipts", "#receipts-rows", ["No receipts yet"]),
     ("/sync", "#sync-receipts", ["No sync has run yet", "No receipts yet"]),
-    ("/settings", "#users-rows", ["No mailbox connected", "No API tokens"]),
+    ("/settings", "#users-rows", ["No mailbox connected"]),  # a new business has its first API token
 ]
 # The API each page needs; pages whose API is built in a branch not merged yet are skipped until it is.
 NEEDS = {"/receipts": ["/api/receipts"], "/sync": ["/api/receipts/sync/latest", "/api/gmail/connection"],
