@@ -23,6 +23,10 @@ PAGES = [
     ("/sync", "#sync-receipts", ["No sync has run yet", "No receipts yet"]),
     ("/settings", "#users-rows", ["No mailbox connected"]),  # a new business has its first API token
 ]
+# Form controls that no label names (every input, select and textarea must have one).
+UNLABELLED = """[...document.querySelectorAll('main input, main select, main textarea')]
+  .filter((el) => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
+  .map((el) => el.id || el.name)"""
 # The API each page needs; pages whose API is built in a branch not merged yet are skipped until it is.
 NEEDS = {"/receipts": ["/api/receipts"], "/sync": ["/api/receipts/sync/latest", "/api/gmail/connection"],
          "/settings": ["/api/tokens", "/api/gmail/connection"]}
@@ -64,6 +68,7 @@ def test_every_page_shows_its_empty_states_without_console_errors(browser, bench
             for text in empties:
                 p.get_by_text(text).first.wait_for()
             assert p.evaluate("document.documentElement.scrollWidth") <= p.viewport_size["width"] + 1, path
+            assert p.evaluate(UNLABELLED) == [], path
             p.screenshot(path=str(tmp_path / f"empty-{path.strip('/')}-{width}.png"), full_page=True)
     finally:
         context.close()
