@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     realtime_url: str | None = None  # e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime
     realtime_api_key: SecretStr | None = None
     realtime_instructions: str | None = None
+    chromium_path: str = "/usr/bin/chromium"  # previews: Debian's chromium, driven by Playwright
 
     @field_validator("database_url")
     @classmethod

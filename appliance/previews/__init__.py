@@ -10,10 +10,11 @@ from appliance.previews.document import InlinePart
 from appliance.previews.errors import (
     DocumentError,
     PreviewError,
+    RenderCrashedError,
     RendererUnavailableError,
     RenderTimeoutError,
 )
 from appliance.previews.pool import Previews, open_previews, shared
 
-__all__ = ["DocumentError", "InlinePart", "PreviewError", "Previews", "RenderTimeoutError",
+__all__ = ["DocumentError", "InlinePart", "PreviewError", "Previews", "RenderCrashedError", "RenderTimeoutError",
            "RendererUnavailableError", "open_previews", "shared"]

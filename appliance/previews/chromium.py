@@ -15,9 +15,13 @@ from __future__ import annotations
 import atexit
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from appliance.previews.document import InlinePart, safe_document
-from appliance.previews.errors import DocumentError, PreviewError, RendererUnavailableError
+from appliance.previews.errors import DocumentError, PreviewError, RenderCrashedError, RendererUnavailableError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import FloatRect
 
 RENDERS_PER_BROWSER = 500
 LAUNCH_TIMEOUT = 30.0
@@ -97,11 +101,11 @@ class _Browser:
             # Playwright evaluates in its own isolated world, which works with page JavaScript off.
             full = max(1, int(page.evaluate(HEIGHT_JS)))
             height = min(full, request.max_height)
-            clip = {"x": 0, "y": 0, "width": request.width, "height": height}
+            clip: FloatRect = {"x": 0, "y": 0, "width": request.width, "height": height}
             png = page.screenshot(full_page=True, clip=clip, animations="disabled", caret="initial")
         except Error as exc:
             if not self.alive():
-                raise RendererUnavailableError(f"chromium died while rendering: {exc.message}") from None
+                raise RenderCrashedError(f"chromium died while rendering: {exc.message}") from None
             raise PreviewError(f"render failed: {exc.message.splitlines()[0]}") from None
         finally:
             try:

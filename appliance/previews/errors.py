@@ -3,7 +3,10 @@
     PreviewError                    a preview could not be made; the message says why
      ├─ DocumentError               the input itself is refused (too large, not a PDF, encrypted, ...)
      ├─ RenderTimeoutError          the render did not finish within its deadline (the process was killed)
-     └─ RendererUnavailableError    Chromium or PDFium cannot run here (CHROMIUM_PATH missing, crashed)
+     ├─ RenderCrashedError          the process rendering it died (a crash, or out of memory on a bomb)
+     └─ RendererUnavailableError    Chromium cannot start here (CHROMIUM_PATH missing or broken): retry later
+
+The first three are about one input and are final for it; the last is about the machine.
 """
 
 from __future__ import annotations
@@ -21,5 +24,9 @@ class RenderTimeoutError(PreviewError):
     """The render missed its deadline; its process was killed and is replaced on the next call."""
 
 
+class RenderCrashedError(PreviewError):
+    """The process rendering this input died: PDFium or Chromium crashed, or ran out of memory."""
+
+
 class RendererUnavailableError(PreviewError):
-    """The renderer cannot run: the browser is missing or its process died."""
+    """The renderer cannot start: the browser is missing or will not launch."""

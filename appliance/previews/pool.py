@@ -9,8 +9,8 @@ Chromium call cannot be cancelled, only abandoned, and it would still hold the b
   one render at a time; retired after ``RENDERS_PER_BROWSER`` renders, replaced when it dies.
 - thumbnail process (:mod:`appliance.previews.pdf`): PDFium one file at a time under an address-space cap.
 
-A job reaches the pair of its Trio run with ``await shared(chromium_path)``: started on first use by a system
-task that owns them until the run (the worker role) ends.
+A job reaches its role's pair with ``await shared(services)``: started on first use by a system task that
+owns them until the role's Trio run ends.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,13 @@ import trio_parallel
 
 from appliance.previews import chromium, pdf
 from appliance.previews.document import InlinePart
-from appliance.previews.errors import PreviewError, RendererUnavailableError, RenderTimeoutError
+from appliance.previews.errors import (
+    PreviewError,
+    RenderCrashedError,
+    RendererUnavailableError,
+    RenderTimeoutError,
+)
+from appliance.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +61,24 @@ class Previews:
         request = chromium.RenderRequest(html, dict(inline or {}), width, max_height, timeout=deadline / 2)
         async with self._render_lock:
             await self._run(self._render_context, self._render_limiter, START_DEADLINE, "starting chromium",
-                            chromium.start, self.chromium_path)
+                            RendererUnavailableError, chromium.start, self.chromium_path)
             return await self._run(self._render_context, self._render_limiter, deadline, "rendering",
-                                   chromium.render, self.chromium_path, request)
+                                   RenderCrashedError, chromium.render, self.chromium_path, request)
 
     async def pdf_thumbnail(self, path: Path | str, *, longest: int = 400,
                             deadline: float = PDF_DEADLINE) -> pdf.Thumbnail:
         """A PNG of the first page of the PDF at ``path``, its longer side ``longest`` pixels."""
         return await self._run(self._pdf_context, self._pdf_limiter, deadline, "thumbnailing",
-                               pdf.thumbnail, str(path), longest)
+                               RenderCrashedError, pdf.thumbnail, str(path), longest)
 
     @staticmethod
     async def _run(context: trio_parallel.WorkerContext, limiter: trio.CapacityLimiter, deadline: float,
-                   what: str, fn: Any, *args: Any) -> Any:
+                   what: str, died: type[PreviewError], fn: Any, *args: Any) -> Any:
         with trio.move_on_after(deadline) as scope:
             try:
                 return await context.run_sync(fn, *args, kill_on_cancel=True, limiter=limiter)
             except trio_parallel.BrokenWorkerError as exc:
-                raise RendererUnavailableError(
-                    f"{what}: the process died (crashed, or out of memory on a hostile file): {exc.args[0]}"
-                ) from None
+                raise died(f"{what}: the process died (a crash, or out of memory): {exc.args[0]}") from None
         assert scope.cancelled_caught
         raise RenderTimeoutError(f"{what} took longer than {deadline:g}s; its process was killed")
 
@@ -91,30 +96,35 @@ async def open_previews(chromium_path: str = "/usr/bin/chromium", *,
         yield Previews(render_context, pdf_context, chromium_path)
 
 
-_SHARED: trio.lowlevel.RunVar[dict[str, Any]] = trio.lowlevel.RunVar("appliance.previews")
-
-
-async def shared(chromium_path: str) -> Previews:
-    """This Trio run's :class:`Previews`, opened on first use and closed when the run ends."""
-    slot = _SHARED.get(None)
+async def shared(services: Services) -> Previews:
+    """The role's :class:`Previews` (kept in ``services.local``), opened on first use by a system task
+    that holds the processes until the role's Trio run ends."""
+    slot = services.local.get("previews")
     if slot is None:
-        slot = {"ready": trio.Event(), "previews": None, "error": None}
-        _SHARED.set(slot)
+        slot = services.local["previews"] = _Slot()
+        chromium_path = services.settings.chromium_path
         trio.lowlevel.spawn_system_task(_hold, chromium_path, slot, name="appliance.previews")
-    await slot["ready"].wait()
-    if slot["previews"] is None:
-        raise RendererUnavailableError(f"previews could not start: {slot['error']}")
-    return slot["previews"]
+    await slot.ready.wait()
+    if slot.previews is None:
+        raise RendererUnavailableError(f"previews could not start: {slot.error}")
+    return slot.previews
 
 
-async def _hold(chromium_path: str, slot: dict[str, Any]) -> None:
+@dataclass(eq=False)
+class _Slot:
+    ready: trio.Event = field(default_factory=trio.Event)
+    previews: Previews | None = None
+    error: BaseException | None = None
+
+
+async def _hold(chromium_path: str, slot: _Slot) -> None:
     try:
         async with open_previews(chromium_path) as previews:
-            slot["previews"] = previews
-            slot["ready"].set()
+            slot.previews = previews
+            slot.ready.set()
             await trio.sleep_forever()
     except (PreviewError, trio_parallel.BrokenWorkerError, OSError) as exc:  # a system task must not raise
         log.warning("previews: render processes did not close cleanly: %s", exc)
-        slot["error"] = exc
+        slot.error = exc
     finally:
-        slot["ready"].set()
+        slot.ready.set()
