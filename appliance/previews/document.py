@@ -9,6 +9,7 @@ own CSP can only narrow this further (a document obeys every policy it carries).
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,3 +52,9 @@ def safe_document(html: str, inline: Mapping[str, InlinePart] | None = None) -> 
 
         html = _CID.sub(inline_one, html)
     return HEAD + html
+
+
+def text_document(text: str) -> str:
+    """A plain-text email body as HTML: escaped, wrapped, in the sans-serif an email client would use."""
+    return ('<pre style="white-space: pre-wrap; font: 15px/1.45 sans-serif; margin: 24px">'
+            f"{html_lib.escape(text)}</pre>")

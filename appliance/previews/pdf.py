@@ -38,6 +38,14 @@ def limit_memory(limit: int = MEMORY_LIMIT) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def start() -> int:
+    """Load PDFium and Pillow in this process (a cold start is not charged to the first file's deadline)."""
+    import PIL.PngImagePlugin  # noqa: F401
+    import pypdfium2  # noqa: F401
+
+    return os.getpid()
+
+
 def thumbnail(path: str, longest: int = 400) -> Thumbnail:
     """The first page of the PDF at ``path``, scaled so its longer side is ``longest`` pixels."""
     import pypdfium2 as pdfium

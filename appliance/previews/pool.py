@@ -35,6 +35,7 @@ from appliance.previews.errors import (
     RenderTimeoutError,
 )
 from appliance.services import Services
+from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +47,39 @@ IDLE_TIMEOUT = 600.0  # an idle process exits after this and frees its memory (a
 
 class Previews:
     def __init__(self, render_context: trio_parallel.WorkerContext, pdf_context: trio_parallel.WorkerContext,
-                 chromium_path: str) -> None:
+                 chromium_path: str, render_deadline: float = RENDER_DEADLINE,
+                 pdf_deadline: float = PDF_DEADLINE) -> None:
         self._render_context = render_context
         self._pdf_context = pdf_context
         self.chromium_path = chromium_path
-        self._render_lock = trio.Lock()  # one browser, one render at a time: start and render go together
-        self._render_limiter = trio.CapacityLimiter(1)
-        self._pdf_limiter = trio.CapacityLimiter(1)  # PDFium is not thread-safe: one file at a time
+        self.render_deadline = render_deadline
+        self.pdf_deadline = pdf_deadline
+        # One process each, one call at a time; a call waits for its turn before its deadlines start.
+        self._render_lock, self._render_limiter = trio.Lock(), trio.CapacityLimiter(1)
+        self._pdf_lock, self._pdf_limiter = trio.Lock(), trio.CapacityLimiter(1)  # PDFium is not thread-safe
 
     async def render_html(self, html: str, *, inline: Mapping[str, InlinePart] | None = None,
                           width: int = 800, max_height: int = 8000,
-                          deadline: float = RENDER_DEADLINE) -> chromium.Rendered:
+                          deadline: float | None = None) -> chromium.Rendered:
         """A PNG of ``html`` (an email body or any stored page) as Chromium shows it, nothing fetched."""
+        deadline = deadline or self.render_deadline
         request = chromium.RenderRequest(html, dict(inline or {}), width, max_height, timeout=deadline / 2)
         async with self._render_lock:
             await self._run(self._render_context, self._render_limiter, START_DEADLINE, "starting chromium",
-                            RendererUnavailableError, chromium.start, self.chromium_path)
+                            RendererUnavailableError, chromium.start, self.chromium_path)  # cheap when warm
             return await self._run(self._render_context, self._render_limiter, deadline, "rendering",
                                    RenderCrashedError, chromium.render, self.chromium_path, request)
 
     async def pdf_thumbnail(self, path: Path | str, *, longest: int = 400,
-                            deadline: float = PDF_DEADLINE) -> pdf.Thumbnail:
+                            deadline: float | None = None) -> pdf.Thumbnail:
         """A PNG of the first page of the PDF at ``path``, its longer side ``longest`` pixels."""
-        return await self._run(self._pdf_context, self._pdf_limiter, deadline, "thumbnailing",
-                               RenderCrashedError, pdf.thumbnail, str(path), longest)
+        deadline = deadline or self.pdf_deadline
+        async with self._pdf_lock:
+            if not self._pdf_context.statistics().idle_workers:  # a cold process: start it on its own clock
+                await self._run(self._pdf_context, self._pdf_limiter, START_DEADLINE, "starting PDFium",
+                                RendererUnavailableError, pdf.start)
+            return await self._run(self._pdf_context, self._pdf_limiter, deadline, "thumbnailing",
+                                   RenderCrashedError, pdf.thumbnail, str(path), longest)
 
     @staticmethod
     async def _run(context: trio_parallel.WorkerContext, limiter: trio.CapacityLimiter, deadline: float,
@@ -84,8 +94,9 @@ class Previews:
 
 
 @asynccontextmanager
-async def open_previews(chromium_path: str = "/usr/bin/chromium", *,
-                        pdf_memory: int = pdf.MEMORY_LIMIT) -> AsyncIterator[Previews]:
+async def open_previews(chromium_path: str = "/usr/bin/chromium", *, pdf_memory: int = pdf.MEMORY_LIMIT,
+                        render_deadline: float = RENDER_DEADLINE,
+                        pdf_deadline: float = PDF_DEADLINE) -> AsyncIterator[Previews]:
     """Both processes for the lifetime of the block (started lazily, stopped on exit)."""
     async with (
         trio_parallel.open_worker_context(retire=chromium.should_retire, idle_timeout=IDLE_TIMEOUT,
@@ -93,7 +104,7 @@ async def open_previews(chromium_path: str = "/usr/bin/chromium", *,
         trio_parallel.open_worker_context(init=partial(pdf.limit_memory, pdf_memory),
                                           idle_timeout=IDLE_TIMEOUT, grace_period=5) as pdf_context,
     ):
-        yield Previews(render_context, pdf_context, chromium_path)
+        yield Previews(render_context, pdf_context, chromium_path, render_deadline, pdf_deadline)
 
 
 async def shared(services: Services) -> Previews:
@@ -102,8 +113,7 @@ async def shared(services: Services) -> Previews:
     slot = services.local.get("previews")
     if slot is None:
         slot = services.local["previews"] = _Slot()
-        chromium_path = services.settings.chromium_path
-        trio.lowlevel.spawn_system_task(_hold, chromium_path, slot, name="appliance.previews")
+        trio.lowlevel.spawn_system_task(_hold, services.settings, slot, name="appliance.previews")
     await slot.ready.wait()
     if slot.previews is None:
         raise RendererUnavailableError(f"previews could not start: {slot.error}")
@@ -117,9 +127,10 @@ class _Slot:
     error: BaseException | None = None
 
 
-async def _hold(chromium_path: str, slot: _Slot) -> None:
+async def _hold(settings: Settings, slot: _Slot) -> None:
     try:
-        async with open_previews(chromium_path) as previews:
+        async with open_previews(settings.chromium_path, render_deadline=settings.preview_render_deadline,
+                                 pdf_deadline=settings.preview_pdf_deadline) as previews:
             slot.previews = previews
             slot.ready.set()
             await trio.sleep_forever()

@@ -209,7 +209,8 @@ class Slice:
             if not attachment.is_kept:
                 continue
             row = {"filename": attachment.filename[:300], "mime_type": attachment.mime_type,
-                   "size_bytes": attachment.size or None, "storage_path": None, "sha256": None}
+                   "size_bytes": attachment.size or None, "storage_path": None, "sha256": None,
+                   "content_id": attachment.content_id}
             if attachment.size <= self._cap:
                 await self._load(message, attachment)
             if attachment.data is not None and len(attachment.data) <= self._cap:
