@@ -64,7 +64,8 @@ def start_fake(messages: int, delay: float, refresh_token: str) -> tuple[subproc
 async def ours(settings: Settings, messages: int, refresh: str) -> dict[str, float]:
     async with open_services(settings) as svc:
         def setup(session) -> tuple[int, int]:  # noqa: ANN001
-            user = accounts.create_user(session, f"bench-{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:8]}@b.test", None)
+            user = accounts.create_user(session, f"bench-{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:8]}@b.test",
+                                        None)
             store.save_connection(session, user.business_id, "bench@example.test",
                                   tokens.encrypt(settings, refresh), None)
             params = plan_params(SyncRequest(mode="full"), store.business_zone(session, user.business_id),
@@ -119,7 +120,8 @@ def naive(settings: Settings, messages: int, refresh: str) -> dict[str, float]:
 async def stats_bench(settings: Settings, count: int, repeats: int = 7) -> dict[str, float]:
     async with open_services(settings) as svc:
         def seed(session) -> int:  # noqa: ANN001
-            user = accounts.create_user(session, f"stats-{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:8]}@b.test", None)
+            user = accounts.create_user(session, f"stats-{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:8]}@b.test",
+                                        None)
             rng = random.Random(3)
             start = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
             rows = [{"business_id": user.business_id, "gmail_message_id": f"s{i}", "vendor": f"Vendor {i % 300}",
@@ -144,7 +146,7 @@ async def stats_bench(settings: Settings, count: int, repeats: int = 7) -> dict[
 
         def in_python(session) -> None:  # noqa: ANN001
             totals: dict[tuple[str, str], Decimal] = {}
-            for status, currency, amount, when in session.execute(where.apply(select(
+            for _status, currency, amount, when in session.execute(where.apply(select(
                     Receipt.status, Receipt.currency, Receipt.amount, Receipt.received_at))):
                 key = (currency, when.strftime("%Y-%m"))
                 totals[key] = totals.get(key, Decimal(0)) + amount

@@ -40,7 +40,7 @@ def file_url(settings: Settings, business_id: int, relpath: str | None) -> str |
     return "/api/files/" + serializer(settings, FILES_SALT).dumps({"b": business_id, "p": relpath})
 
 
-def read_token(settings: Settings, token: str, business_id: int, max_age: float = FILE_URL_TTL) -> str:
+def read_token(settings: Settings, token: str, business_id: int, max_age: int = FILE_URL_TTL) -> str:
     """The file a token names if it is genuine, unexpired and the caller's business's; else FileTokenError."""
     try:
         claims: Any = serializer(settings, FILES_SALT).loads(token, max_age=max_age)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from typing import Any, Literal
 
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from appliance.services import open_services
 from appliance.settings import Settings
 
 
-async def sync_command(settings: Settings, business_id: int, mode: str) -> int:
+async def sync_command(settings: Settings, business_id: int, mode: Literal["incremental", "full"]) -> int:
     async with open_services(settings) as svc:
         try:
             queue = JobQueue(svc.redis, svc.keys)
@@ -34,7 +35,7 @@ async def sync_command(settings: Settings, business_id: int, mode: str) -> int:
     return 0
 
 
-def _status_rows(session: Session) -> list[dict[str, object]]:
+def _status_rows(session: Session) -> list[dict[str, Any]]:
     rows = []
     for business, connection in session.execute(select(Business, GmailConnection).outerjoin(
             GmailConnection, GmailConnection.business_id == Business.id).order_by(Business.id)):

@@ -106,9 +106,10 @@ def lock_run(session: Session, run_id: int) -> ReceiptSyncRun | None:
 
 def heartbeat(session: Session, run_id: int) -> bool:
     """Beat for a running run; False when it is no longer active (failed as stale, for instance)."""
-    result = session.execute(update(ReceiptSyncRun).where(
-        ReceiptSyncRun.id == run_id, ReceiptSyncRun.status.in_(ACTIVE)).values(last_heartbeat_at=now()))
-    return result.rowcount == 1
+    beaten = session.scalar(update(ReceiptSyncRun).where(
+        ReceiptSyncRun.id == run_id, ReceiptSyncRun.status.in_(ACTIVE)).values(last_heartbeat_at=now())
+        .returning(ReceiptSyncRun.id))
+    return beaten is not None
 
 
 def finish(session: Session, run_id: int, status: str, error: str | None = None) -> None:

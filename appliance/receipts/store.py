@@ -112,7 +112,7 @@ def _amount(value: Decimal | None) -> str | None:
 
 def receipt_dict(settings: Settings, receipt: Receipt,
                  attachments: list[ReceiptAttachment] | None = None) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "id": receipt.id, "vendor": receipt.vendor, "subject": receipt.subject,
         "amount": _amount(receipt.amount), "currency": receipt.currency,
         "received_at": receipt.received_at.isoformat(), "status": receipt.status,

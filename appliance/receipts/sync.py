@@ -56,35 +56,70 @@ class Slice:
 
     # -- the loop ----------------------------------------------------------------------------------------
     async def run(self, deadline: float) -> bool:
-        """Work until the run is done (True) or the slice's time is up (False)."""
-        cp = self.checkpoint
-        if "phase" not in cp:
+        """Work until the run is done (True) or the slice's time is up (False).
+
+        Three stages overlap: the next page is listed while this one's messages are read, and a page is
+        saved (in order, by one saver task) while the next one is read."""
+        if "phase" not in self.checkpoint:
             await self._start()
+        send, receive = trio.open_memory_channel[tuple[PageResult, dict[str, Any], bool]](1)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._saver, receive)
+            async with send:
+                return await self._pages(send, deadline)
+
+    async def _pages(self, send: trio.MemorySendChannel[tuple[PageResult, dict[str, Any], bool]],
+                     deadline: float) -> bool:
+        cp = self.checkpoint
         limit = self.params.get("max_messages")
+        listed = self.scanned
+        ids, next_token = await self._first_page()
         while True:
-            if cp["phase"] == "history":
-                try:
-                    page = await self.client.history_page(cp["history_from"], cp.get("page_token"))
-                except HistoryExpiredError:
-                    await self._rescan_after_expired_history()
-                    continue
-                ids = list(dict.fromkeys(added["message"]["id"] for entry in page.get("history", [])
-                                         for added in entry.get("messagesAdded", [])))
-            else:
-                page = await self.client.list_page(cp["window"]["query"], cp.get("page_token"), PAGE_SIZE)
-                if cp.get("estimate") is None:
-                    cp["estimate"] = int(page.get("resultSizeEstimate") or 0)
-                ids = [m["id"] for m in page.get("messages", [])]
-            next_token = page.get("nextPageToken")
-            if limit is not None and self.scanned + len(ids) >= limit:
-                ids, next_token = ids[:max(0, limit - self.scanned)], None
-            result = await self.process(ids)
+            if limit is not None and listed + len(ids) >= limit:
+                ids, next_token = ids[:max(0, limit - listed)], None
+            listed += len(ids)
+            upcoming: list[tuple[list[str], str | None]] = []
+            async with trio.open_nursery() as nursery:
+                if next_token is not None and trio.current_time() < deadline:
+                    nursery.start_soon(self._prefetch, next_token, upcoming)
+                result = await self.process(ids)
             cp["page_token"] = next_token
-            await self._save_page(result, done=next_token is None)
-            if next_token is None:
+            done = next_token is None
+            await send.send((result, dict(cp), done))
+            if done:
                 return True
-            if trio.current_time() >= deadline:
+            if trio.current_time() >= deadline or not upcoming:
                 return False
+            ids, next_token = upcoming[0]
+
+    async def _first_page(self) -> tuple[list[str], str | None]:
+        try:
+            return await self._page(self.checkpoint.get("page_token"))
+        except HistoryExpiredError:
+            await self._rescan_after_expired_history()
+            return await self._page(None)
+
+    async def _prefetch(self, token: str, into: list[tuple[list[str], str | None]]) -> None:
+        into.append(await self._page(token))
+
+    async def _page(self, token: str | None) -> tuple[list[str], str | None]:
+        """The message ids of one list (or history) page, and the token of the next."""
+        cp = self.checkpoint
+        if cp["phase"] == "history":
+            page = await self.client.history_page(cp["history_from"], token)
+            ids = list(dict.fromkeys(added["message"]["id"] for entry in page.get("history", [])
+                                     for added in entry.get("messagesAdded", [])))
+        else:
+            page = await self.client.list_page(cp["window"]["query"], token, PAGE_SIZE)
+            if cp.get("estimate") is None:
+                cp["estimate"] = int(page.get("resultSizeEstimate") or 0)
+            ids = [m["id"] for m in page.get("messages", [])]
+        return ids, page.get("nextPageToken")
+
+    async def _saver(self, receive: trio.MemoryReceiveChannel[tuple[PageResult, dict[str, Any], bool]]) -> None:
+        async with receive:
+            async for result, checkpoint, done in receive:
+                await self._save_page(result, checkpoint, done)
 
     async def _start(self) -> None:
         profile = await self.client.profile()
@@ -105,8 +140,7 @@ class Slice:
                                history_expired=True)
         await self.services.db.run(_save_checkpoint, self.run_id, dict(self.checkpoint))
 
-    def _progress(self, scanned: int) -> float:
-        cp = self.checkpoint
+    def _progress(self, cp: dict[str, Any], scanned: int) -> float:
         if cp.get("phase") == "history":
             return 50.0
         estimate = cp.get("estimate") or 0
@@ -115,11 +149,11 @@ class Slice:
             estimate = min(estimate, limit) if estimate else limit
         return round(min(99.0, 100.0 * scanned / estimate), 2) if estimate else 0.0
 
-    async def _save_page(self, result: PageResult, done: bool) -> None:
+    async def _save_page(self, result: PageResult, checkpoint: dict[str, Any], done: bool) -> None:
         scanned = self.scanned + result.scanned
-        progress = 100.0 if done else self._progress(scanned)
-        inserted = await self.services.db.run(_commit_page, self.run_id, self.business_id, result,
-                                              dict(self.checkpoint), progress)
+        progress = 100.0 if done else self._progress(checkpoint, scanned)
+        inserted = await self.services.db.run(_commit_page, self.run_id, self.business_id, result, checkpoint,
+                                              progress)
         self.scanned = scanned
         self.saved_ids += inserted
         if inserted:
