@@ -1,4 +1,5 @@
-"""The thumbnail process: a PDF's first page to a PNG whose longest side is ``longest`` pixels, with PDFium.
+"""The PDF process: a PDF's first page to a PNG whose longest side is ``longest`` pixels, and a PDF's text
+(for the receipts sync), with PDFium.
 
 This module runs only inside a thumbnail process that :mod:`appliance.previews.pool` starts: PDFium is not
 thread-safe and a hostile file may crash it, so it lives in a process of its own that does one file at a
@@ -19,6 +20,7 @@ from appliance.previews.errors import DocumentError
 MAX_PDF_BYTES = 50 * 1024 * 1024
 MAX_PAGE_POINTS = 14_400  # the PDF specification's largest page side (200 inches)
 MEMORY_LIMIT = 1024 * 1024 * 1024  # address space of the thumbnail process
+TEXT_LIMIT = 200_000
 _LOAD_ERRORS = {  # pypdfium2.raw.FPDF_ERR_*
     2: "not found or unreadable", 3: "not a PDF or corrupted", 4: "encrypted: it needs a password",
     5: "protected by an unsupported security handler", 6: "has a broken first page",
@@ -44,6 +46,28 @@ def start() -> int:
     import pypdfium2  # noqa: F401
 
     return os.getpid()
+
+
+def text(data: bytes, limit: int = TEXT_LIMIT) -> str:
+    """The text of a PDF's pages, up to about ``limit`` characters ("" for a PDF PDFium cannot open)."""
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return ""
+    try:
+        chunks: list[str] = []
+        for page in document:
+            textpage = page.get_textpage()
+            chunks.append(textpage.get_text_bounded())
+            textpage.close()
+            page.close()
+            if sum(map(len, chunks)) > limit:
+                break
+        return "\n".join(chunks).replace("\r\n", "\n")
+    finally:
+        document.close()
 
 
 def thumbnail(path: str, longest: int = 400) -> Thumbnail:

@@ -73,13 +73,19 @@ class Previews:
     async def pdf_thumbnail(self, path: Path | str, *, longest: int = 400,
                             deadline: float | None = None) -> pdf.Thumbnail:
         """A PNG of the first page of the PDF at ``path``, its longer side ``longest`` pixels."""
-        deadline = deadline or self.pdf_deadline
+        return await self._in_pdf_process(deadline, "thumbnailing", pdf.thumbnail, str(path), longest)
+
+    async def pdf_text(self, data: bytes, *, deadline: float | None = None) -> str:
+        """The text of a PDF (the receipts sync reads totals in it), under the thumbnails' protections."""
+        return await self._in_pdf_process(deadline, "reading a PDF's text", pdf.text, data)
+
+    async def _in_pdf_process(self, deadline: float | None, what: str, fn: Any, *args: Any) -> Any:
         async with self._pdf_lock:
             if not self._pdf_context.statistics().idle_workers:  # a cold process: start it on its own clock
                 await self._run(self._pdf_context, self._pdf_limiter, START_DEADLINE, "starting PDFium",
                                 RendererUnavailableError, pdf.start)
-            return await self._run(self._pdf_context, self._pdf_limiter, deadline, "thumbnailing",
-                                   RenderCrashedError, pdf.thumbnail, str(path), longest)
+            return await self._run(self._pdf_context, self._pdf_limiter, deadline or self.pdf_deadline, what,
+                                   RenderCrashedError, fn, *args)
 
     @staticmethod
     async def _run(context: trio_parallel.WorkerContext, limiter: trio.CapacityLimiter, deadline: float,
