@@ -103,6 +103,9 @@ async def test_receipt_previews_through_the_worker_signed_and_idempotent(service
     # Served through signed URLs: the owner gets the PNGs, another tenant or a tampered link gets 403.
     detail = (await (await client.get(f"/api/receipts/{email_id}", headers=bearer(token))).get_json())["receipt"]
     pdf_row = next(a for a in detail["attachments"] if a["filename"] == "invoice.pdf")
+    broken_row = next(a for a in detail["attachments"] if a["filename"] == "broken.pdf")
+    assert broken_row["thumbnail_url"] is None and "PDF cannot be opened" in broken_row["preview_error"]
+    assert detail["preview_error"] is None and pdf_row["preview_error"] is None
     for url in (detail["preview_url"], detail["thumbnail_url"], pdf_row["thumbnail_url"]):
         response = await client.get(url, headers=bearer(token))
         assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
