@@ -153,6 +153,12 @@ async def test_a_killed_browser_is_replaced_and_the_next_render_succeeds(preview
     assert len(colours(second.png)) > 5
 
 
+async def test_the_render_process_retires_after_its_share_of_renders():
+    async with open_previews(CHROMIUM, renders_per_browser=2) as previews:
+        pids = [(await previews.render_html(f"<p>receipt {n}</p>")).pid for n in range(3)]
+    assert pids[0] == pids[1] != pids[2]
+
+
 async def test_pdf_thumbnails_have_the_longest_side_400(previews, tmp_path):
     portrait, landscape = tmp_path / "a4.pdf", tmp_path / "letter.pdf"
     portrait.write_bytes(pdf_samples.invoice(595, 842))

@@ -42,6 +42,7 @@ class RenderRequest:
     width: int = 800
     max_height: int = 8000
     timeout: float = 10.0  # Playwright's own timeout for each step; the pool's deadline is the backstop
+    renders_per_browser: int = RENDERS_PER_BROWSER  # then this process retires, its browser with it
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class _Browser:
             raise RendererUnavailableError(f"chromium at {executable} did not start: {exc.message}") from None
         self.executable = executable
         self.renders = 0
+        self.retire_after = RENDERS_PER_BROWSER
 
     def alive(self) -> bool:
         return self.browser.is_connected()
@@ -86,6 +88,7 @@ class _Browser:
 
         document = safe_document(request.html, request.inline)
         self.renders += 1
+        self.retire_after = request.renders_per_browser
         try:
             context = self.browser.new_context(
                 java_script_enabled=False, offline=True, service_workers="block", accept_downloads=False,
@@ -160,7 +163,7 @@ def render(executable: str, request: RenderRequest) -> Rendered:
 
 def should_retire() -> bool:
     """trio-parallel asks after every call: retire this process once its browser has done its share."""
-    if _browser is not None and _browser.renders >= RENDERS_PER_BROWSER:
+    if _browser is not None and _browser.renders >= _browser.retire_after:
         _shutdown()
         return True
     return False

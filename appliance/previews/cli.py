@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from appliance.jobs.queue import JobQueue
 from appliance.previews.store import forget_previews
+from appliance.receipts.hooks import PDF_THUMBNAIL, RENDER_EMAIL
 from appliance.services import open_services
 from appliance.settings import Settings
-
-RENDER_EMAIL = "previews.render_email"
-PDF_THUMBNAIL = "previews.pdf_thumbnail"
 
 
 async def rebuild_command(settings: Settings, business_id: int) -> int:

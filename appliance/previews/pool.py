@@ -48,12 +48,14 @@ IDLE_TIMEOUT = 600.0  # an idle process exits after this and frees its memory (a
 class Previews:
     def __init__(self, render_context: trio_parallel.WorkerContext, pdf_context: trio_parallel.WorkerContext,
                  chromium_path: str, render_deadline: float = RENDER_DEADLINE,
-                 pdf_deadline: float = PDF_DEADLINE) -> None:
+                 pdf_deadline: float = PDF_DEADLINE,
+                 renders_per_browser: int = chromium.RENDERS_PER_BROWSER) -> None:
         self._render_context = render_context
         self._pdf_context = pdf_context
         self.chromium_path = chromium_path
         self.render_deadline = render_deadline
         self.pdf_deadline = pdf_deadline
+        self.renders_per_browser = renders_per_browser
         # One process each, one call at a time; a call waits for its turn before its deadlines start.
         self._render_lock, self._render_limiter = trio.Lock(), trio.CapacityLimiter(1)
         self._pdf_lock, self._pdf_limiter = trio.Lock(), trio.CapacityLimiter(1)  # PDFium is not thread-safe
@@ -63,7 +65,8 @@ class Previews:
                           deadline: float | None = None) -> chromium.Rendered:
         """A PNG of ``html`` (an email body or any stored page) as Chromium shows it, nothing fetched."""
         deadline = deadline or self.render_deadline
-        request = chromium.RenderRequest(html, dict(inline or {}), width, max_height, timeout=deadline / 2)
+        request = chromium.RenderRequest(html, dict(inline or {}), width, max_height, timeout=deadline / 2,
+                                         renders_per_browser=self.renders_per_browser)
         async with self._render_lock:
             await self._run(self._render_context, self._render_limiter, START_DEADLINE, "starting chromium",
                             RendererUnavailableError, chromium.start, self.chromium_path)  # cheap when warm
@@ -101,8 +104,8 @@ class Previews:
 
 @asynccontextmanager
 async def open_previews(chromium_path: str = "/usr/bin/chromium", *, pdf_memory: int = pdf.MEMORY_LIMIT,
-                        render_deadline: float = RENDER_DEADLINE,
-                        pdf_deadline: float = PDF_DEADLINE) -> AsyncIterator[Previews]:
+                        render_deadline: float = RENDER_DEADLINE, pdf_deadline: float = PDF_DEADLINE,
+                        renders_per_browser: int = chromium.RENDERS_PER_BROWSER) -> AsyncIterator[Previews]:
     """Both processes for the lifetime of the block (started lazily, stopped on exit)."""
     async with (
         trio_parallel.open_worker_context(retire=chromium.should_retire, idle_timeout=IDLE_TIMEOUT,
@@ -110,7 +113,8 @@ async def open_previews(chromium_path: str = "/usr/bin/chromium", *, pdf_memory:
         trio_parallel.open_worker_context(init=partial(pdf.limit_memory, pdf_memory),
                                           idle_timeout=IDLE_TIMEOUT, grace_period=5) as pdf_context,
     ):
-        yield Previews(render_context, pdf_context, chromium_path, render_deadline, pdf_deadline)
+        yield Previews(render_context, pdf_context, chromium_path, render_deadline, pdf_deadline,
+                       renders_per_browser)
 
 
 async def shared(services: Services) -> Previews:
