@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECONDS = 1.0
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     api_port: int = 5000
     media_port: int = 5050
     workers: int = 2
+    # Processes of the api and media roles sharing their port (SO_REUSEPORT); media: one a core by default.
+    api_processes: int = Field(default=1, ge=1)
+    media_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     job_concurrency: int = 8
     shutdown_grace: float = 30 * SECONDS
     job_lease: float = 30 * SECONDS

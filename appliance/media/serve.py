@@ -10,8 +10,8 @@ from hypercorn.trio import serve as hypercorn_serve
 from appliance.media.app import MediaApp
 from appliance.nursery.role import RoleHandle, tcp_accepts
 from appliance.services import open_services
+from appliance.serving import hypercorn_config
 from appliance.settings import Settings
-from appliance.web.serve import hypercorn_config
 
 MAX_WS_MESSAGE = 64 * 1024
 
@@ -20,7 +20,8 @@ async def serve_media(settings: Settings, stop: trio.Event, *,
                       task_status: trio.TaskStatus[RoleHandle] = trio.TASK_STATUS_IGNORED) -> None:
     async with open_services(settings) as services, trio.open_nursery() as nursery:
         # Calls are drained by the app itself; Hypercorn then only closes what is left.
-        config = hypercorn_config(settings.bind_host, settings.media_port, grace=2)
+        config = hypercorn_config(settings.bind_host, settings.media_port, grace=2,
+                                  processes=settings.media_processes)
         config.websocket_max_message_size = MAX_WS_MESSAGE
         app = MediaApp(services)
         closed = trio.Event()

@@ -17,7 +17,11 @@ from appliance.settings import SYSTEM_ENV_FILE, Settings
 
 DEFAULT_EXECUTABLE = "/opt/appliance/.venv/bin/appliance"
 WATCHDOG_SEC = 30
-PORT_ROLES = ("api", "media", "scheduler")  # the single-instance roles the supervised unit conflicts with
+# The supervised unit conflicts with the single-instance scheduler; the template units' instances
+# (appliance-api@N, appliance-media@N, appliance-worker@N: one process each, N = API_PROCESSES, MEDIA_PROCESSES,
+# WORKERS, the api and media instances sharing their port) each conflict with it, which systemd applies both ways.
+PORT_ROLES = ("scheduler",)
+TEMPLATE_ROLES = ("api", "media", "worker")
 
 
 def _hardening(data_dir: Path) -> str:
@@ -74,12 +78,13 @@ def render(settings: Settings, executable: str) -> dict[str, str]:
             extra_unit=f"Conflicts={per_role}\n",
             install="WantedBy=appliance.target\n",
         ),
-        "appliance-worker@.service": _service(
-            "appliance job worker %i", f"{executable} worker", settings,
-            extra_unit="Conflicts=appliance.service\n",
-        ),
     }
-    for role in ("api", "media", "scheduler"):
+    for role in TEMPLATE_ROLES:
+        units[f"appliance-{role}@.service"] = _service(
+            f"appliance {role} process %i", f"{executable} {role}", settings,
+            extra_unit="Conflicts=appliance.service\n",
+        )
+    for role in PORT_ROLES:
         units[f"appliance-{role}.service"] = _service(
             f"appliance {role} role", f"{executable} {role}", settings, extra_unit="Conflicts=appliance.service\n",
         )

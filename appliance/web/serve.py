@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from appliance.nursery.role import RoleHandle, tcp_accepts
 from appliance.services import open_services
+from appliance.serving import hypercorn_config
 from appliance.settings import Settings
 from appliance.web.app import create_app
-
-
-def hypercorn_config(host: str, port: int, grace: float) -> Config:
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.graceful_timeout = grace
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    return config
 
 
 async def serve_api(settings: Settings, stop: trio.Event, *,
                     task_status: trio.TaskStatus[RoleHandle] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until ``stop`` is set, then finish in-flight requests within SHUTDOWN_GRACE, refusing new ones."""
     async with open_services(settings) as services, trio.open_nursery() as nursery:
-        config = hypercorn_config(settings.bind_host, settings.api_port, settings.shutdown_grace)
+        config = hypercorn_config(settings.bind_host, settings.api_port, settings.shutdown_grace,
+                                  processes=settings.api_processes)
         app = create_app(services)
         binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait))
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.api_port
