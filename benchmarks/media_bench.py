@@ -47,12 +47,12 @@ def start(name: str, port: int, processes: int = 0) -> list[subprocess.Popen]:
     if name == OURS:
         argv = [*pin, sys.executable, "-m", "appliance", "media"]
         env = _env(MEDIA_PORT=str(port), MEDIA_PROCESSES=str(max(1, processes)))
-        procs = [subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs = [subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for _ in range(max(1, processes))]
     else:
         argv = [*pin, sys.executable, str(ROOT / "benchmarks/baseline_media.py"), str(port),
                 "wsproto" if name == WSPROTO else "websockets"]
-        procs = [subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        procs = [subprocess.Popen(argv, env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     wait_listening(port)
     return procs
 
@@ -63,7 +63,7 @@ def load(port: int, calls: int, seconds: float, pids: list[int], pinned: bool = 
                           "--calls", str(calls), "--seconds", str(seconds),
                           "--server-pid", ",".join(str(p) for p in pids),
                           "--url", f"ws://127.0.0.1:{port}/ws/twilio-media"],
-                         env=_env(LOG_LEVEL="WARNING"), capture_output=True, text=True, check=True,
+                         env=_env(LOG_LEVEL="WARNING"), cwd=ROOT, capture_output=True, text=True, check=True,
                          timeout=seconds + 60)
     return json.loads(out.stdout)
 
