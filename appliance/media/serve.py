@@ -25,7 +25,8 @@ async def serve_media(settings: Settings, stop: trio.Event, *,
         config.websocket_max_message_size = MAX_WS_MESSAGE
         app = MediaApp(services)
         closed = trio.Event()
-        binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=closed.wait))
+        serve = partial(hypercorn_serve, app, config, shutdown_trigger=closed.wait)  # type: ignore[arg-type]
+        binds = await nursery.start(serve)  # (MediaApp is a plain ASGI callable; hypercorn types it narrowly)
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.media_port
         task_status.started(RoleHandle(
             status=lambda: f"{len(app.live)} calls on {', '.join(binds)}",

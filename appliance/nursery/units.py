@@ -13,15 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from appliance.nursery.roles import REPLICATED, SINGLE
 from appliance.settings import SYSTEM_ENV_FILE, Settings
 
 DEFAULT_EXECUTABLE = "/opt/appliance/.venv/bin/appliance"
 WATCHDOG_SEC = 30
-# The supervised unit conflicts with the single-instance scheduler; the template units' instances
-# (appliance-api@N, appliance-media@N, appliance-worker@N: one process each, N = API_PROCESSES, MEDIA_PROCESSES,
-# WORKERS, the api and media instances sharing their port) each conflict with it, which systemd applies both ways.
-PORT_ROLES = ("scheduler",)
-TEMPLATE_ROLES = ("api", "media", "worker")
 
 
 def _hardening(data_dir: Path) -> str:
@@ -66,7 +62,7 @@ def _service(description: str, exec_start: str, settings: Settings, *, extra_uni
 
 def render(settings: Settings, executable: str) -> dict[str, str]:
     """File name -> contents of every unit."""
-    per_role = " ".join(f"appliance-{role}.service" for role in PORT_ROLES)
+    per_role = " ".join(f"appliance-{role}.service" for role in SINGLE)
     units = {
         "appliance.target": (
             "[Unit]\nDescription=appliance: AI phone line, WhatsApp inbox and receipts CRM\n"
@@ -79,12 +75,14 @@ def render(settings: Settings, executable: str) -> dict[str, str]:
             install="WantedBy=appliance.target\n",
         ),
     }
-    for role in TEMPLATE_ROLES:
+    # One process per instance of a template unit (appliance-media@1 .. @MEDIA_PROCESSES); each instance
+    # conflicts with the supervised unit, which systemd applies both ways.
+    for role in REPLICATED:
         units[f"appliance-{role}@.service"] = _service(
             f"appliance {role} process %i", f"{executable} {role}", settings,
             extra_unit="Conflicts=appliance.service\n",
         )
-    for role in PORT_ROLES:
+    for role in SINGLE:
         units[f"appliance-{role}.service"] = _service(
             f"appliance {role} role", f"{executable} {role}", settings, extra_unit="Conflicts=appliance.service\n",
         )
