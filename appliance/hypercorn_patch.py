@@ -34,7 +34,7 @@ FAIR_READS = 16  # reads in a row that found data waiting before the reader yiel
 def _plain_socket(stream: Any) -> socket.socket | None:
     """The stdlib socket under a plain trio SocketStream (None for TLS)."""
     if isinstance(stream, trio.SocketStream):
-        return stream.socket._sock  # noqa: SLF001 - trio keeps the stdlib socket here, non-blocking
+        return stream.socket._sock  # type: ignore[attr-defined]  # trio keeps the stdlib socket here, non-blocking
     return None
 
 
@@ -108,4 +108,4 @@ def apply() -> None:
     """Install the trims (idempotent)."""
     TCPServer._read_data = _read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = _protocol_send  # type: ignore[method-assign]
-    TaskGroup.spawn_app = _spawn_app  # type: ignore[method-assign]
+    TaskGroup.spawn_app = _spawn_app  # type: ignore[method-assign, assignment]

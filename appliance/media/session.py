@@ -125,7 +125,7 @@ class CallSession:
         before the agent started go to it first."""
         while True:
             try:
-                callback(self.inbound.get_nowait())
+                callback(self.inbound.receive_channel.receive_nowait())
             except trio.WouldBlock:
                 break
         self._listener = callback

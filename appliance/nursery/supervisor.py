@@ -1,7 +1,8 @@
 """``appliance up``: a Trio nursery with one supervising task per child process.
 
 Children: API_PROCESSES api and MEDIA_PROCESSES media processes (each set sharing its port), WORKERS
-workers, scheduler, each ``python -m appliance <role>``, each judged by its own sd_notify messages (see child.py). A child that dies or hangs is restarted with exponential backoff; more
+workers, scheduler, each ``python -m appliance <role>``, each judged by its own sd_notify messages (see
+child.py). A child that dies or hangs is restarted with exponential backoff; more
 than RESTART_BURST restarts within RESTART_WINDOW mark its role failed, and since every role is essential
 the supervisor then exits non-zero so systemd restarts the whole unit.
 
