@@ -42,9 +42,9 @@ class Peer:
 
     # -- worker ------------------------------------------------------------------------------------------
     def argv(self) -> list[str]:
-        venv = ROOT / ".venv/bin"
+        venv = Path(sys.executable).parent  # the peers' commands live beside this interpreter
         return {
-            "ours": [str(venv / "appliance"), "worker"],
+            "ours": [sys.executable, "-m", "appliance", "worker"],
             "rq-simple": [str(venv / "rq"), "worker", "-w", "rq.worker.SimpleWorker", "--url", REDIS_URL,
                           "-q", self.ns],
             "rq-fork": [str(venv / "rq"), "worker", "--url", REDIS_URL, "-q", self.ns],
