@@ -8,11 +8,16 @@ when no call is disconnected or cut and p99 < 250 ms). Prints every run, the cal
 the CPU µs per echoed frame (server CPU time / frames echoed) and the ratios ours / uvicorn + websockets.
 A simulator near 100 % of its core makes the server's figures lower bounds (marked "sim-bound").
 
+First, the CPU cost per echoed frame in a closed loop (``benchmarks/media_cost.py``: each call sends a frame
+and waits for its echo), which other load on the machine does not bend: COST_ROUNDS rounds, the servers
+taking turns, median and ratio printed. The open-loop call counts above need the two cores to themselves.
+
 ``--processes N`` adds the multi-process run: ours with MEDIA_PROCESSES=N (N processes on one port),
 everything unpinned, against one process at the same loads.
 
     PYTHONPATH=. .venv/bin/python benchmarks/media_bench.py [--calls 50,100,150,200,300] [--seconds 5] [--runs 3]
     PYTHONPATH=. .venv/bin/python benchmarks/media_bench.py --calls 100,200 --processes 2 --servers ours
+    PYTHONPATH=. .venv/bin/python benchmarks/media_bench.py --calls "" --cost-rounds 5   # the CPU cost only
 """
 
 from __future__ import annotations
@@ -104,6 +109,31 @@ def measure(names: list[str], calls: int, args: argparse.Namespace, processes: i
     return runs
 
 
+def measure_cost(names: list[str], rounds: int) -> None:
+    """Closed-loop CPU µs per echoed frame, the servers taking turns, a fresh server each round."""
+    found: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            port = free_port()
+            procs = start(name, port)
+            try:
+                out = subprocess.run(["taskset", "-c", "1", sys.executable, str(ROOT / "benchmarks/media_cost.py"),
+                                      f"ws://127.0.0.1:{port}/ws/twilio-media", str(procs[0].pid)],
+                                     env=_env(), cwd=ROOT, capture_output=True, text=True, check=True, timeout=900)
+            finally:
+                for proc in procs:
+                    proc.terminate()
+                    proc.wait(timeout=60)
+            found[name].append(json.loads(out.stdout)["us_per_frame"])
+    print("CPU µs per echoed frame, closed loop (20 calls x 300 frames; every round):")
+    medians = {}
+    for name, values in found.items():
+        medians[name] = sorted(values)[len(values) // 2]
+        print(f"  {name:28} median {medians[name]:7.1f}   runs {', '.join(f'{v:.0f}' for v in values)}")
+    if OURS in medians and PEER in medians:
+        print(f"  ratio ours / {PEER}: {medians[OURS] / medians[PEER]:.2f}x\n", flush=True)
+
+
 def header() -> None:
     print(f"{'server':28} {'calls':>5} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6} {'disc':>5} {'cpu %':>6} "
           f"{'µs/frm':>7} {'KB/call':>8} {'sim %':>6}")
@@ -117,8 +147,13 @@ def main() -> None:
     parser.add_argument("--servers", default="ours,websockets", help="ours, websockets, wsproto")
     parser.add_argument("--processes", type=int, default=0, help="also run ours with MEDIA_PROCESSES=N")
     parser.add_argument("--no-overload", action="store_true")
+    parser.add_argument("--cost-rounds", type=int, default=3, help="closed-loop CPU cost rounds (0: skip)")
     args = parser.parse_args()
     names = [ALIASES.get(s, s) for s in args.servers.split(",")]
+    if args.cost_rounds:
+        measure_cost(names, args.cost_rounds)
+    if not args.calls:
+        return
     best = {name: 0 for name in names}
     cost: dict[str, list[float]] = {name: [] for name in names}  # µs per frame at passing points
     header()
