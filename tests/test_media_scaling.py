@@ -15,6 +15,7 @@ from appliance.loadtest.calls import OVERRUN, run_calls
 from appliance.media.serve import serve_media
 from appliance.media.session import STALE_AFTER, CallSession
 from appliance.media.simulator import media_message, open_twilio_socket, start_message
+from appliance.nursery.supervisor import expand_roles
 from appliance.serving import BACKLOG, listen_socket
 from tests.conftest import free_port, make_tenant
 from tests.media_fakes import FRAME, ListRecorder, MemorySocket
@@ -32,6 +33,11 @@ def test_a_shared_listener_lets_another_bind_the_port_and_a_private_one_does_not
     finally:
         first.close()
     assert BACKLOG >= 1024
+
+
+def test_the_supervisor_runs_media_processes_of_their_own_each():
+    assert expand_roles(["media", "api", "worker"], 1, media=2) == ["api", "media-1", "media-2", "worker-1"]
+    assert expand_roles(["media", "api"], 1, api=3, media=1) == ["api-1", "api-2", "api-3", "media"]
 
 
 async def test_two_media_processes_share_the_port_and_each_drains_its_own_calls(settings, services, nursery):
