@@ -113,6 +113,26 @@ async def test_frames_arriving_late_for_their_timestamp_are_shed_not_queued():
     assert (stats.frames_in, stats.frames_out, stats.dropped_in) == (3, 2, 1)
 
 
+async def test_a_sender_clock_slower_than_ours_does_not_turn_a_long_calls_frames_stale(autojump_clock):
+    sock, recorder = MemorySocket(), ListRecorder()
+
+    async def agent_for(_info):  # noqa: ANN001, ANN202
+        from appliance.media.agents import EchoAgent
+        return EchoAgent()
+
+    call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
+    sock.start()
+    async with trio.open_nursery() as inner:
+        inner.start_soon(call.run)
+        for second in range(1000):  # Twilio's clock 500 ppm slow: 0.5 s behind ours after 1,000 s
+            sock.push({"event": "media", "streamSid": "MZ1",
+                       "media": {"track": "inbound", "timestamp": str(second * 9995 // 10), "payload": FRAME}})
+            assert (await sock.next_sent())["event"] == "media"
+            await trio.sleep(1)
+        sock.hang_up()
+    assert recorder.ends[0][1].dropped_in == 0
+
+
 @pytest.mark.slow
 # trio-websocket 0.12 leaves the TCP socket of a handshake cancelled midway for the garbage collector.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

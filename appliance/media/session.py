@@ -36,6 +36,7 @@ MAX_PAYLOAD = 8000  # bytes of audio in one media message (Twilio sends 160)
 MAX_MESSAGE = 16 * 1024  # characters of one text message
 MAX_BAD_IN_A_ROW = 20
 STALE_AFTER = 0.2  # seconds a frame may arrive later than the call's earliest-arriving frames did
+CLOCK_DRIFT = 1e-3  # how fast (s/s) Twilio's media clock may fall behind ours without frames turning stale
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_BAD_DATA, CLOSE_TRY_LATER = 1000, 1001, 1008, 1007, 1013
 
 
@@ -112,6 +113,7 @@ class CallSession:
         self._listener: Callable[[str], None] | None = None
         self._heard = 0.0  # when the last message arrived (the idle deadline follows it lazily)
         self._lag_floor = float("inf")  # the smallest arrival time minus media timestamp seen so far
+        self._floor_at = 0.0
         self._media_prefix = ""
 
     # -- what agents use ---------------------------------------------------------------------------------
@@ -285,12 +287,13 @@ class CallSession:
 
     def _stale(self, timestamp: object) -> bool:
         """Whether this frame arrived STALE_AFTER later than the call's timely frames (Twilio stamps each
-        frame with its milliseconds since the stream started)."""
+        frame with its milliseconds since the stream started). The timely baseline may creep up by
+        CLOCK_DRIFT a second, so a sender clock slower than ours never makes a long call's frames stale."""
         if not isinstance(timestamp, str) or not timestamp.isdigit():
             return False
         lag = self._heard - int(timestamp) / 1000
-        if lag < self._lag_floor:
-            self._lag_floor = lag
+        self._lag_floor = min(lag, self._lag_floor + (self._heard - self._floor_at) * CLOCK_DRIFT)
+        self._floor_at = self._heard
         return lag - self._lag_floor > STALE_AFTER
 
     async def _next_message(self) -> dict[str, Any] | None:
