@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--url", default=None)
     lt.add_argument("--messages", type=int, default=1000)
     lt.add_argument("--duplicates", type=float, default=0.0)
-    lt.add_argument("--server-pid", type=int, default=None, help="media server pid (default: the port's listener)")
+    lt.add_argument("--server-pid", default=None,
+                    help="media server pid, or pids with commas (default: the port's listener)")
     lt.set_defaults(fn=cmd_loadtest)
     return parser
 
