@@ -356,3 +356,19 @@ async def test_operator_commands_sync_status_and_keys_rotate(services, fake_goog
     assert fake_google.email in line and str(run_id) in line and "queued" in line
     rotated = await trio.to_thread.run_sync(appliance_cli, settings, "keys", "rotate")
     assert "re-encrypted" in rotated.stdout
+
+
+async def test_days_and_months_are_the_business_timezone(client, services):
+    business_id, _, token = await make_tenant(services)
+    response = await client.patch("/api/settings", headers=bearer(token), json={"timezone": "Asia/Jerusalem"})
+    assert response.status_code == 200
+    await add_receipts(services, business_id, [
+        {"received_at": at("2025-01-31T21:59:59+00:00")},  # 23:59:59 on 31 January in Jerusalem
+        {"received_at": at("2025-01-31T22:00:00+00:00")},  # midnight starting 1 February there
+    ])
+    january = (await get_json(client, "/api/receipts?from_date=2025-01-31&to_date=2025-01-31", token))[1]
+    assert [r["received_at"] for r in january["items"]] == ["2025-01-31T21:59:59+00:00"]
+    february = (await get_json(client, "/api/receipts?fromDate=2025-02-01&toDate=2025-02-01", token))[1]
+    assert [r["received_at"] for r in february["items"]] == ["2025-01-31T22:00:00+00:00"]
+    stats = (await get_json(client, "/api/receipts/stats", token))[1]
+    assert [(m["month"], m["count"]) for m in stats["by_month"]] == [("2025-01", 1), ("2025-02", 1)]
