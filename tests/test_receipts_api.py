@@ -372,3 +372,12 @@ async def test_days_and_months_are_the_business_timezone(client, services):
     assert [r["received_at"] for r in february["items"]] == ["2025-01-31T22:00:00+00:00"]
     stats = (await get_json(client, "/api/receipts/stats", token))[1]
     assert [(m["month"], m["count"]) for m in stats["by_month"]] == [("2025-01", 1), ("2025-02", 1)]
+
+
+def test_the_api_role_does_not_import_google_or_the_sync_code():
+    code = ("import sys; import appliance.web.app; "
+            "print(sorted(m for m in sys.modules if m.startswith(('googleapiclient', 'google.auth', "
+            "'appliance.receipts.sync', 'appliance.receipts.gmail', 'appliance.receipts.jobs', 'extruct'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -25,7 +25,7 @@ from appliance.services import Services
 
 log = logging.getLogger(__name__)
 SYNC_JOB = "receipts.sync"
-SYNC_RETRIES = 8
+SYNC_RETRIES = 8  # the max_retries declared for receipts.sync in jobs/catalog.py
 
 
 def lock_name(business_id: int) -> str:
