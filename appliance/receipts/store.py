@@ -242,20 +242,19 @@ def receipt_stats(session: Session, zone: ZoneInfo, where: ReceiptFilter) -> dic
 # -- saving what a sync found ----------------------------------------------------------------------------
 def insert_receipts(session: Session, business_id: int, run_id: int | None,
                     found: list[dict[str, Any]]) -> list[int]:
-    """Insert-or-skip on (business_id, gmail_message_id); attachments only for receipts new here.
-
-    Each item: the Receipt columns plus ``attachments`` (a list of ReceiptAttachment column dicts).
+    """Insert-or-skip on (business_id, gmail_message_id), in one statement; attachments only for the
+    receipts new here. Each item: the Receipt columns plus ``attachments`` (ReceiptAttachment column dicts).
     Returns the ids of the receipts inserted."""
-    inserted: list[int] = []
-    for item in found:
-        values = {k: v for k, v in item.items() if k != "attachments"}
-        receipt_id = session.scalar(
-            insert(Receipt).values(business_id=business_id, sync_run_id=run_id, **values)
-            .on_conflict_do_nothing(index_elements=["business_id", "gmail_message_id"]).returning(Receipt.id))
-        if receipt_id is None:
-            continue
-        inserted.append(receipt_id)
-        for attachment in item.get("attachments") or []:
-            session.add(ReceiptAttachment(business_id=business_id, receipt_id=receipt_id, **attachment))
-    session.flush()
-    return inserted
+    if not found:
+        return []
+    rows = [{**{k: v for k, v in item.items() if k != "attachments"}, "business_id": business_id,
+             "sync_run_id": run_id} for item in found]
+    inserted = dict(session.execute(
+        insert(Receipt).values(rows).on_conflict_do_nothing(index_elements=["business_id", "gmail_message_id"])
+        .returning(Receipt.gmail_message_id, Receipt.id)).all())
+    attachments = [{**attachment, "business_id": business_id, "receipt_id": inserted[item["gmail_message_id"]]}
+                   for item in found if item["gmail_message_id"] in inserted
+                   for attachment in item.get("attachments") or []]
+    if attachments:
+        session.execute(insert(ReceiptAttachment).values(attachments))
+    return [inserted[item["gmail_message_id"]] for item in found if item["gmail_message_id"] in inserted]
