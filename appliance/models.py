@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -132,6 +134,13 @@ class WhatsAppMessage(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
     )
+    # what the message is, and what happened to it since (edits, deletes, reactions; issue 11)
+    kind: Mapped[str | None] = mapped_column(String(30))  # text, image, voice, location, ... (whatsapp.content)
+    placeholder: Mapped[bool] = mapped_column(Boolean, server_default=false())  # Baileys could not decrypt it yet
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # type, mimetype, size, file_name, duration, path
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # details, reply_to, reactions, votes, history
+    edited_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class Call(Base):
@@ -237,3 +246,31 @@ class GmailConnection(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+class WhatsAppIdentity(Base):
+    """One person's linked identity (LID) and phone number, as WhatsApp revealed them to a business."""
+
+    __tablename__ = "whatsapp_identity"
+    __table_args__ = (
+        UniqueConstraint("business_id", "lid"),
+        Index("ix_whatsapp_identity_business_id_phone", "business_id", "phone"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), nullable=False)
+    lid: Mapped[str] = mapped_column(String(120))  # "<digits>@lid"
+    phone: Mapped[str] = mapped_column(String(40))  # "+<digits>"
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class WhatsAppPendingEvent(Base):
+    """An edit, delete, reaction or vote whose message has not arrived yet; applied when it does."""
+
+    __tablename__ = "whatsapp_pending_event"
+    __table_args__ = (UniqueConstraint("business_id", "target_provider_id", "dedupe"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), nullable=False)
+    target_provider_id: Mapped[str] = mapped_column(String(200))
+    dedupe: Mapped[str] = mapped_column(String(300))
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = _now()
