@@ -120,12 +120,14 @@ def receipt_dict(settings: Settings, receipt: Receipt,
         "created_at": receipt.created_at.isoformat(), "updated_at": receipt.updated_at.isoformat(),
         "preview_url": file_url(settings, receipt.business_id, receipt.preview_path),
         "thumbnail_url": file_url(settings, receipt.business_id, receipt.thumbnail_path),
+        "preview_error": receipt.preview_error,  # why there is no preview (a failed render), else null
     }
     if attachments is not None:
         out["attachments"] = [{
             "id": a.id, "filename": a.filename, "content_type": a.mime_type, "size": a.size_bytes,
             "url": file_url(settings, receipt.business_id, a.storage_path),
             "thumbnail_url": file_url(settings, receipt.business_id, a.thumbnail_path),
+            "preview_error": a.preview_error,
         } for a in attachments]
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from appliance import previews
 from appliance.files.storage import store_blob
 from appliance.receipts import GmailError, ReceiptsError, extract, runs, store
 from appliance.receipts.gmail import GmailClient, HistoryExpiredError, MessageGoneError
@@ -204,6 +205,13 @@ class Slice:
         result.found = [receipt for chunk_found in found for receipt in chunk_found]
         return result
 
+    async def _pdf_text(self, message: Message, data: bytes) -> str:
+        try:
+            return await (await previews.shared(self.services)).pdf_text(data)
+        except previews.PreviewError as exc:  # a PDF that cannot be read says nothing
+            log.warning("run %d: a PDF of message %s unreadable: %s", self.run_id, message.id, exc)
+            return ""
+
     async def examine(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The receipt row a message makes, or None (not a receipt, or outside the requested days)."""
         read = await trio.to_thread.run_sync(self._read, raw)
@@ -215,7 +223,8 @@ class Slice:
                 if attachment.is_pdf and attachment.size <= self._cap:
                     await self._load(message, attachment)
                     if attachment.data:
-                        found = await trio.to_thread.run_sync(extract.from_pdf, message, attachment.data)
+                        text = await self._pdf_text(message, attachment.data)
+                        found = await trio.to_thread.run_sync(extract.from_pdf, message, text)
                     if found:
                         break
         if found is None:
@@ -255,7 +264,8 @@ class Slice:
             if not attachment.is_kept:
                 continue
             row = {"filename": attachment.filename[:300], "mime_type": attachment.mime_type,
-                   "size_bytes": attachment.size or None, "storage_path": None, "sha256": None}
+                   "size_bytes": attachment.size or None, "storage_path": None, "sha256": None,
+                   "content_id": attachment.content_id}
             if attachment.size <= self._cap:
                 await self._load(message, attachment)
             if attachment.data is not None and len(attachment.data) <= self._cap:
