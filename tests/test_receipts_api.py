@@ -3,6 +3,7 @@ filters, corrections, stats, signed file URLs and tenant isolation. Real Postgre
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from appliance.files.storage import store_blob
+from appliance.jobs.queue import JobQueue
 from appliance.models import GmailConnection, ReceiptSyncRun
-from appliance.receipts import runs, store, tokens
+from appliance.receipts import hooks, runs, store, tokens
 from appliance.services import open_services
 from appliance.web.app import create_app
 from tests.conftest import bearer, make_tenant
@@ -381,3 +383,18 @@ def test_the_api_role_does_not_import_google_or_the_sync_code():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+async def test_new_receipts_enqueue_their_previews_by_name(services):
+    business_id, _, _ = await make_tenant(services)
+    relpath, digest = store_blob(services.settings.data_dir, business_id, "attachments", b"%PDF-1.4 x", ".pdf")
+    ids = await add_receipts(services, business_id, [
+        {"received_at": at("2025-03-01T10:00:00"), "body_html": "<p>Total $10.00</p>",
+         "attachments": [{"filename": "a.pdf", "mime_type": "application/pdf", "size_bytes": 10,
+                          "storage_path": relpath, "sha256": digest}]},
+        {"received_at": at("2025-03-02T10:00:00"), "body_html": "<p>Total $12.00</p>", "attachments": []}])
+    on = dataclasses.replace(services, settings=services.settings.model_copy(update={"receipts_previews": True}))
+    assert await hooks.receipts_saved(on, business_id, ids) == 3  # two emails, one PDF
+    stats = await JobQueue(services.redis, services.keys).stats()
+    assert stats["queues"]["low"]["queued"] == 3
+    assert await hooks.receipts_saved(services, business_id, ids) == 0  # RECEIPTS_PREVIEWS=false
