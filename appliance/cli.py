@@ -120,6 +120,12 @@ def cmd_receipts(args: argparse.Namespace, settings: Settings) -> int:
     return trio.run(cli.status_command, settings)
 
 
+def cmd_previews(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.previews import cli
+
+    return trio.run(cli.rebuild_command, settings, args.business)
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.receipts import cli
 
@@ -183,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--mode", choices=["incremental", "full"], default="incremental")
     rs.set_defaults(fn=cmd_receipts)
     receipts.add_parser("status", help="mailboxes and their latest sync runs").set_defaults(fn=cmd_receipts)
+
+    previews = sub.add_parser("previews", help="receipt previews").add_subparsers(dest="action", required=True)
+    pr = previews.add_parser("rebuild", help="forget a business's previews and thumbnails and render them again")
+    pr.add_argument("--business", type=int, required=True)
+    pr.set_defaults(fn=cmd_previews)
 
     keys = sub.add_parser("keys", help="ENCRYPTION_KEY maintenance").add_subparsers(dest="action", required=True)
     keys.add_parser("rotate", help="re-encrypt stored tokens with the first ENCRYPTION_KEY key").set_defaults(

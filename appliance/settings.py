@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     gmail_quota_units: float = 240.0  # per second per mailbox; Gmail allows 250 (a message read costs 5)
     receipts_sync_slice: float = 240 * SECONDS  # a sync job hands over to a follow-up job after this long
     receipts_max_attachment_bytes: int = 20 * 1024 * 1024
+    receipts_previews: bool = True  # enqueue the previews jobs for each new receipt
+    preview_render_deadline: float = 20 * SECONDS  # one email in Chromium; the render process is killed after
+    preview_pdf_deadline: float = 10 * SECONDS  # one PDF thumbnail in PDFium; likewise
 
     @field_validator("database_url")
     @classmethod
