@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     shutdown_grace: float = 30 * SECONDS
     job_lease: float = 30 * SECONDS
     db_pool_size: int = 10
+    # A dead or hung PostgreSQL becomes a 503 within seconds (appliance/db.py): connecting, each statement
+    # (server-side), waiting for a pooled connection, and each Database.run call as a whole are bounded.
+    db_connect_timeout: float = 3 * SECONDS
+    db_statement_timeout: float = 5 * SECONDS
+    db_pool_timeout: float = 5 * SECONDS
+    db_call_timeout: float = 6 * SECONDS
     session_ttl: float = 14 * 24 * 3600 * SECONDS
     session_cookie_secure: bool = True
     max_body_bytes: int = 1024 * 1024
