@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -90,6 +91,19 @@ class PrivateRedis(_Process):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         wait_listening(self.port)
+        self._wait_loaded()
+
+    def _wait_loaded(self, timeout: float = 60) -> None:
+        """Until PING answers PONG (while it replays its append-only file Redis answers -LOADING)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server on {self.port} still loading after {timeout:g}s")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.proc is not None:
