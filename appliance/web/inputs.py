@@ -1,0 +1,88 @@
+"""What a request may carry, checked at the edge so that hostile input is a 4xx and never a 500.
+
+- JSON bodies: at most ``MAX_JSON_DEPTH`` levels of nesting (a body nested 100,000 deep used to raise
+  RecursionError) and no NUL characters in strings (PostgreSQL text cannot hold them) → 400; the size limit
+  is ``MAX_BODY_BYTES`` → 413, answered with ``Connection: close`` so a keep-alive client never waits on a
+  connection whose unread body is still in flight.
+- Bodies that are not UTF-8, or not JSON where JSON is parsed → 400 naming the problem.
+- NUL in the path or the query string → 400.
+- ``<int:...>`` ids beyond PostgreSQL's bigint → no route matches → 404 (as for any unknown id).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Quart, Request, request
+from quart.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
+
+MAX_JSON_DEPTH = 32
+BIGINT_MAX = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:id>`` that matches only ids PostgreSQL's bigint can hold (anything else is 404)."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 0,  # noqa: A002 - werkzeug's names
+                 max: int | None = BIGINT_MAX, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def check_json(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise BadRequest if ``value`` nests deeper than ``limit`` or holds a NUL in any string (iterative:
+    a hostile document cannot exhaust the stack here)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise BadRequest("JSON strings must not contain NUL (\\u0000) characters")
+            continue
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise BadRequest(f"JSON body nested deeper than {limit} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+class LimitedJSONProvider(DefaultJSONProvider):
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = json.loads(s, **kwargs)
+        except RecursionError as error:
+            raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels") from error
+        check_json(value)
+        return value
+
+
+class LimitedRequest(Request):
+    async def get_data(self, cache: bool = True, as_text: bool = False,  # type: ignore[override]
+                       parse_form_data: bool = False) -> str | bytes:
+        try:
+            return await super().get_data(cache, as_text, parse_form_data)  # type: ignore[call-overload]
+        except UnicodeDecodeError as error:
+            raise BadRequest("request body is not valid UTF-8") from error
+
+    def on_json_loading_failed(self, error: Exception) -> Any:
+        if isinstance(error, BadRequest):
+            raise error
+        raise BadRequest(f"request body is not valid JSON: {error}") from error
+
+
+def install_input_limits(app: Quart) -> None:
+    """Call before blueprints are registered (the id converter applies to rules as they are added)."""
+    app.url_map.converters["int"] = IdConverter
+    app.request_class = LimitedRequest
+    app.json = LimitedJSONProvider(app)
+
+    @app.before_request
+    async def _no_nul() -> None:
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+            raise BadRequest("NUL (%00) is not allowed in the path or the query string")
