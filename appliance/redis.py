@@ -2,7 +2,7 @@
 
 Why not redis-py: its asyncio client cannot run on Trio, and its sync client pushed through
 ``trio.to_thread`` measured about a third of coredis' throughput here (see README, benchmarks/redis_clients.py),
-and a blocking BLMOVE in a thread cannot be cancelled.
+and a blocking BRPOP in a thread cannot be cancelled.
 """
 
 from __future__ import annotations
