@@ -96,6 +96,27 @@ class _Call:
 _current = threading.local()
 
 
+class _Slot:
+    """One pool slot already taken by :meth:`Database.run`, handed to ``trio.to_thread`` as its limiter, so
+    the slot is given back when the thread really ends, even if its caller stopped waiting."""
+
+    def __init__(self, limiter: trio.CapacityLimiter, borrower: object) -> None:
+        self._limiter = limiter
+        self._borrower = borrower
+        self._handed_over = False
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        self._handed_over = True
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        self._limiter.release_on_behalf_of(self._borrower)
+
+    def release_unless_handed_over(self) -> None:
+        if not self._handed_over:  # cancelled before the thread started
+            self._handed_over = True
+            self._limiter.release_on_behalf_of(self._borrower)
+
+
 def make_engine(url: str, pool_size: int = 10, *, connect_timeout: float = 3.0,
                 statement_timeout: float = 5.0, pool_timeout: float = 5.0) -> Engine:
     connect_args: dict[str, Any] = {}
@@ -138,6 +159,7 @@ class Database:
                                   statement_timeout=statement_timeout, pool_timeout=pool_timeout)
         self.limiter = trio.CapacityLimiter(pool_size)
         self.call_timeout = call_timeout
+        self.pool_timeout = pool_timeout
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -164,19 +186,32 @@ class Database:
             call.finish()
 
     async def run(self, fn: Callable[..., T], *args: object, timeout: float | None = None) -> T:
-        """Run ``fn(session, *args)`` in one transaction on a worker thread, within ``timeout`` seconds
-        (default ``call_timeout``). Past the deadline, or when the caller is cancelled, the connection the
-        thread waits on is cut: the thread raises and returns within moments (its limiter slot held until
-        then) and its connection is discarded, so nothing is left holding the pool."""
+        """Run ``fn(session, *args)`` in one transaction on a worker thread.
+
+        Waiting for one of the pool's slots is bounded by ``pool_timeout``; the call itself, once its thread
+        runs, by ``timeout`` (default ``call_timeout``). Past that deadline, or when the caller is cancelled,
+        the connection the thread waits on is cut: the thread raises and returns within moments, its slot
+        held until it has (so the pool is never oversubscribed), and its connection is discarded."""
         call = _Call()
         limit = self.call_timeout if timeout is None else timeout
-        with trio.move_on_after(limit):
-            try:
-                return await trio.to_thread.run_sync(self._run_call, call, fn, *args, limiter=self.limiter,
-                                                     abandon_on_cancel=True)
-            finally:
-                if call.give_up():
-                    log.warning("database call cut off after %.1fs or its caller gave up", limit)
+        acquired = False
+        with trio.move_on_after(self.pool_timeout):
+            await self.limiter.acquire_on_behalf_of(call)
+            acquired = True
+        if not acquired:
+            raise DatabaseUnavailableError(f"database busy: no free connection within {self.pool_timeout:g}s")
+        slot = _Slot(self.limiter, call)
+        try:
+            with trio.move_on_after(limit):
+                try:
+                    return await trio.to_thread.run_sync(  # any object with the limiter methods will do
+                        self._run_call, call, fn, *args, limiter=slot, abandon_on_cancel=True,  # type: ignore[arg-type]
+                    )
+                finally:
+                    if call.give_up():
+                        log.warning("database call cut off after %.1fs or its caller gave up", limit)
+        finally:
+            slot.release_unless_handed_over()
         raise DatabaseUnavailableError(f"no answer from the database within {limit:g}s")
 
     async def ping(self, timeout: float | None = None) -> None:

@@ -16,7 +16,6 @@ import time
 
 import trio
 
-from appliance.jobs import catalog  # noqa: F401 - registers the job names
 from appliance.jobs.queue import JobQueue
 from appliance.keys import Keys
 from appliance.redis import open_redis

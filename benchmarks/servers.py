@@ -106,10 +106,14 @@ class PrivateRedis(_Process):
             time.sleep(0.02)
 
     def stop(self) -> None:
+        """SIGTERM; SIGKILL if it will not go (Redis refuses to exit while writing its first AOF)."""
         if self.proc is not None:
             self.signal(signal.SIGCONT)
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
             self.proc = None
 
     def remove(self) -> None:

@@ -43,6 +43,9 @@ async def test_accepted_jobs_and_webhooks_survive_sigkill_of_redis(settings, dur
     messages = [wa_message(f"DUR{i:06d}", phone=f"1555{i % 31:07d}", text=f"m{i}") for i in range(WEBHOOKS)]
     async with open_services(settings) as services:
         assert await is_durable(services.redis)
+        async with create_app(services).test_app() as test_app:
+            health = await (await test_app.test_client().get("/api/health")).get_json()
+            assert health["redis_durable"] is True
         tenant, _, _ = await make_tenant(services)
         queue = JobQueue(services.redis, services.keys)
 
@@ -101,4 +104,4 @@ async def test_roles_warn_loudly_when_redis_keeps_nothing(tmp_path, caplog):  # 
             assert await warn_unless_durable(redis, "worker") is True
             assert "NOT DURABLE" not in caplog.text
     finally:
-        await trio.to_thread.run_sync(server.stop)
+        server.kill()  # SIGTERM would wait for the first AOF rewrite just started

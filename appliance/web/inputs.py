@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Quart, Request, request
+from quart import Quart, request
+from quart_trio.wrappers import TrioRequest
 from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
@@ -62,11 +63,11 @@ class LimitedJSONProvider(DefaultJSONProvider):
         return value
 
 
-class LimitedRequest(Request):
+class LimitedRequest(TrioRequest):
     async def get_data(self, cache: bool = True, as_text: bool = False,  # type: ignore[override]
                        parse_form_data: bool = False) -> str | bytes:
         try:
-            return await super().get_data(cache, as_text, parse_form_data)  # type: ignore[call-overload]
+            return await super().get_data(cache, as_text, parse_form_data)
         except UnicodeDecodeError as error:
             raise BadRequest("request body is not valid UTF-8") from error
 

@@ -8,16 +8,16 @@ Redis down is a 503 (Baileys retries; what was enqueued before the failure dedup
 from __future__ import annotations
 
 import hmac
-import json
 import time
 
 import trio
 from pydantic import ValidationError
-from quart import Blueprint, request
+from quart import Blueprint, current_app, request
 
 from appliance.redis import claim_once
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
+from appliance.web.body import document_body
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
 from appliance.web.query import int_param
@@ -54,11 +54,12 @@ async def _tenant_exists(business_id: int) -> bool:
 
 
 @bp.post("/webhook/whatsapp/incoming")
+@document_body(wire.IncomingWebhook)  # validated below with 400, not 422: the bridge's contract
 async def incoming():
     _check_secret()
     raw = await request.get_data()  # 413 above MAX_CONTENT_LENGTH, before any of it is parsed
     try:
-        body = json.loads(raw)
+        body = current_app.json.loads(raw)  # depth and NUL limits: web/inputs.py (400)
     except ValueError:
         raise ApiError(400, "body is not valid JSON") from None
     try:
