@@ -31,11 +31,11 @@ def create_app(services: Services) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = services
     app.extensions[JOBS_EXTENSION] = JobQueue(services.redis, services.keys)
+    install_openapi(app)
     install_input_limits(app)  # before the blueprints: their <int:...> ids use its bigint-bounded converter
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     install_error_handlers(app)
     install_security_headers(app, services.settings.public_url)
-    install_openapi(app)
     health.install_request_metrics(app)
     return app

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from quart import Quart, request
@@ -24,12 +23,23 @@ MAX_JSON_DEPTH = 32
 BIGINT_MAX = 2**63 - 1
 
 
-class IdConverter(IntegerConverter):
-    """``<int:id>`` that matches only ids PostgreSQL's bigint can hold (anything else is 404)."""
+def digits_at_most(limit: int) -> str:
+    """A regex matching exactly the decimal numbers 0..``limit`` (no capturing groups)."""
+    text = str(limit)
+    alternatives = [rf"\d{{1,{len(text) - 1}}}"] if len(text) > 1 else []
+    for i, char in enumerate(text):
+        low, rest = (1 if i == 0 else 0), len(text) - i - 1
+        if int(char) - 1 >= low:
+            alternatives.append(text[:i] + f"[{low}-{int(char) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+    alternatives.append(text)
+    return "(?:" + "|".join(alternatives) + ")"
 
-    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 0,  # noqa: A002 - werkzeug's names
-                 max: int | None = BIGINT_MAX, signed: bool = False) -> None:
-        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+class IdConverter(IntegerConverter):
+    """``<int:id>`` matching only ids PostgreSQL's bigint can hold. The bound is in the regex, not in
+    ``to_python``: werkzeug turns a converter's refusal into 405 when the path has rules for other methods."""
+
+    regex = digits_at_most(BIGINT_MAX)
 
 
 def check_json(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
@@ -53,14 +63,19 @@ def check_json(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-class LimitedJSONProvider(DefaultJSONProvider):
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        try:
-            value = json.loads(s, **kwargs)
-        except RecursionError as error:
-            raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels") from error
-        check_json(value)
-        return value
+def limited_json_provider(base: type[DefaultJSONProvider]) -> type[DefaultJSONProvider]:
+    """``base`` (quart-schema's provider, which serialises pydantic models) with the limits on loading."""
+
+    class LimitedJSONProvider(base):  # type: ignore[valid-type, misc]
+        def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+            try:
+                value = super().loads(s, **kwargs)
+            except RecursionError as error:
+                raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels") from error
+            check_json(value)
+            return value
+
+    return LimitedJSONProvider
 
 
 class LimitedRequest(TrioRequest):
@@ -78,10 +93,12 @@ class LimitedRequest(TrioRequest):
 
 
 def install_input_limits(app: Quart) -> None:
-    """Call before blueprints are registered (the id converter applies to rules as they are added)."""
+    """Call before blueprints are registered (the id converter applies to rules as they are added) and
+    after quart-schema (whose JSON provider this wraps)."""
     app.url_map.converters["int"] = IdConverter
     app.request_class = LimitedRequest
-    app.json = LimitedJSONProvider(app)
+    app.json_provider_class = limited_json_provider(app.json_provider_class)
+    app.json = app.json_provider_class(app)
 
     @app.before_request
     async def _no_nul() -> None:
