@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Quart, request
+from quart.json.provider import JSONProvider
 from quart_trio.wrappers import TrioRequest
-from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
@@ -63,7 +63,7 @@ def check_json(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def limited_json_provider(base: type[DefaultJSONProvider]) -> type[DefaultJSONProvider]:
+def limited_json_provider(base: type[JSONProvider]) -> type[JSONProvider]:
     """``base`` (quart-schema's provider, which serialises pydantic models) with the limits on loading."""
 
     class LimitedJSONProvider(base):  # type: ignore[valid-type, misc]
