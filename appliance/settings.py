@@ -102,6 +102,15 @@ class Settings(BaseSettings):
             raise SettingMissingError(f"{name.upper()} is not set; add it to {SYSTEM_ENV_FILE} or the environment")
         return value.get_secret_value() if isinstance(value, SecretStr) else value
 
+    def secrets(self, name: str) -> list[str]:
+        """A webhook secret that may be rotated (``INTERNAL_SECRET``, ``TWILIO_AUTH_TOKEN``): a comma-separated
+        list, the first current (used to sign and send), every one accepted on what arrives. Rotate by
+        setting ``new,old``, then, once every sender has the new one, ``new``."""
+        values = [part.strip() for part in str(self.require(name)).split(",") if part.strip()]
+        if not values:
+            raise SettingMissingError(f"{name.upper()} is empty; add it to {SYSTEM_ENV_FILE} or the environment")
+        return values
+
     def masked(self) -> dict[str, str]:
         """Effective settings for display, secrets and URL passwords masked."""
         shown: dict[str, str] = {}

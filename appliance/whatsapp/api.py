@@ -32,11 +32,11 @@ TENANT_CACHE_SIZE = 10_000
 
 def _check_secret() -> None:
     try:
-        expected = services().settings.require("internal_secret")
+        accepted = services().settings.secrets("internal_secret")  # old and new while it is rotated
     except SettingMissingError as exc:
         raise ApiError(503, str(exc)) from None
-    presented = request.headers.get("X-Internal-Secret", "")
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
+    presented = request.headers.get("X-Internal-Secret", "").encode()
+    if not any([hmac.compare_digest(presented, secret.encode()) for secret in accepted]):
         raise ApiError(401, "X-Internal-Secret is missing or wrong")
 
 
@@ -109,6 +109,8 @@ async def messages(jid: str):
         raise ApiError(400, "before must be a message id")
     rows = await services().db.run(store.messages, principal().business_id, jid,
                                    int(before) if before else None, limit)
+    if not rows and before is None:  # no such conversation in the caller's business
+        raise ApiError(404, f"conversation {jid} not found")
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return {"success": True, "messages": rows, "next_before": next_before}
 
@@ -116,6 +118,8 @@ async def messages(jid: str):
 @bp.post("/api/whatsapp/conversations/<jid>/read")
 @require_auth
 async def mark_read(jid: str):
+    if not await services().db.run(store.messages, principal().business_id, jid, None, 1):
+        raise ApiError(404, f"conversation {jid} not found")
     count = await services().db.run(store.mark_read, principal().business_id, jid)
     return {"success": True, "marked": count}
 
