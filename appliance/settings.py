@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     realtime_url: str | None = None  # e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime
     realtime_api_key: SecretStr | None = None
     realtime_instructions: str | None = None
+    # Receipts (Gmail): DESIGN.md "Receipts (Gmail)". Tests point the three URLs at a local fake Google.
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    gmail_api_url: str = "https://gmail.googleapis.com/"
+    chromium_path: str = "/usr/bin/chromium"
+    gmail_quota_units: float = 240.0  # per second per mailbox; Gmail allows 250 (a message read costs 5)
+    receipts_sync_slice: float = 240 * SECONDS  # a sync job hands over to a follow-up job after this long
+    receipts_max_attachment_bytes: int = 20 * 1024 * 1024
 
     @field_validator("database_url")
     @classmethod

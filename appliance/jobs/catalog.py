@@ -3,7 +3,7 @@
 code. The worker resolves a job's ``"module:function"`` the first time it runs one.
 """
 
-from appliance.jobs.registry import Catalog, JobSpec
+from appliance.jobs.registry import Catalog, JobSpec, Periodic
 
 JOBS = Catalog(
     [
@@ -16,7 +16,14 @@ JOBS = Catalog(
         JobSpec("diagnostics.hang", "appliance.jobs.diagnostics:hang", max_retries=0, timeout=3600),
         JobSpec("whatsapp.process_message", "appliance.whatsapp.jobs:process_message", queue="high", timeout=60),
         JobSpec("whatsapp.apply_status", "appliance.whatsapp.jobs:apply_status", timeout=30),
+        JobSpec("whatsapp.apply_update", "appliance.whatsapp.jobs:apply_update", queue="high", timeout=30),
+        JobSpec("whatsapp.learn_identity", "appliance.whatsapp.jobs:learn_identity", queue="high", timeout=30),
+        JobSpec("whatsapp.fetch_media", "appliance.whatsapp.jobs:fetch_media", queue="low", timeout=180, max_retries=5),
+        JobSpec("receipts.sync", "appliance.receipts.jobs:sync_job", timeout=600, max_retries=8),
+        JobSpec("receipts.reap_stale", "appliance.receipts.jobs:reap_stale_job", queue="low", max_retries=0,
+                timeout=60),
     ],
     periodic=[
+        Periodic("receipts.reap_stale", 60),
     ],
 )
