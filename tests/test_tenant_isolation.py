@@ -8,12 +8,16 @@ Also here: webhook secrets rotate with no downtime (old and new both accepted).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import trio
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -22,7 +26,9 @@ from appliance.accounts import store as accounts
 from appliance.calls import store as calls
 from appliance.jobs.queue import JobQueue
 from appliance.media.serve import serve_media
-from appliance.models import Call, Lead, WhatsAppMessage
+from appliance.files.signing import file_url
+from appliance.files.storage import store_blob
+from appliance.models import Call, Lead, Receipt, ReceiptSyncRun, WhatsAppMessage
 from appliance.services import Services, open_services
 from appliance.web.app import create_app
 from appliance.web.auth import AUTH_ATTRIBUTE
@@ -77,9 +83,39 @@ async def _call(services: Services, business_id: int) -> int:
     return await services.db.run(create_call)
 
 
+async def _receipt(services: Services, business_id: int) -> int:
+    def create(session) -> int:  # noqa: ANN001
+        receipt = Receipt(business_id=business_id, vendor="A's vendor", amount=Decimal("12.50"), currency="ILS",
+                          received_at=dt.datetime.now(dt.UTC), gmail_message_id=uuid.uuid4().hex)
+        session.add(receipt)
+        session.flush()
+        return receipt.id
+
+    return await services.db.run(create)
+
+
+async def _run(services: Services, business_id: int) -> int:
+    def create(session) -> int:  # noqa: ANN001
+        run = ReceiptSyncRun(business_id=business_id, mode="full", status="completed")
+        session.add(run)
+        session.flush()
+        return run.id
+
+    return await services.db.run(create)
+
+
+async def _file_token(services: Services, business_id: int) -> str:
+    """A signed URL to one of A's files: valid for A, and B must still get 403 or 404 with it."""
+    relpath, _ = store_blob(services.settings.data_dir, business_id, "attachment", b"A's invoice")
+    url = file_url(services.settings, business_id, relpath)
+    assert url is not None
+    return url.rsplit("/", 1)[1]
+
+
 # URL parameter name -> a maker of tenant A's object of that kind.
 OBJECT_OF: dict[str, Maker] = {
     "lead_id": _lead, "jid": _jid, "token_id": _token, "job_id": _job, "call_id": _call,
+    "receipt_id": _receipt, "run_id": _run, "token": _file_token,
 }
 
 
@@ -100,6 +136,14 @@ def snapshot_routes(app) -> list[str]:  # noqa: ANN001
     return sorted(rule.rule for rule in app.url_map.iter_rules()
                   if not rule.arguments and "GET" in (rule.methods or set())
                   and getattr(app.view_functions[rule.endpoint], AUTH_ATTRIBUTE, False))
+
+
+@pytest.fixture
+async def services(settings):  # noqa: ANN001, ANN201
+    """With ENCRYPTION_KEY set, so signed file URLs exist."""
+    key = Fernet.generate_key().decode()
+    async with open_services(settings.model_copy(update={"encryption_key": SecretStr(key)})) as svc:
+        yield svc
 
 
 async def test_tenant_b_gets_404_or_403_on_every_id_route_and_changes_nothing(services, client):
@@ -133,7 +177,7 @@ async def test_tenant_b_gets_404_or_403_on_every_id_route_and_changes_nothing(se
         for name in names:
             path = path.replace(f"<int:{name}>", str(values[name])).replace(f"<{name}>", str(values[name]))
         response = await client.open(path, method=method, headers=bearer(token_b),
-                                     json={"name": "B was here"})
+                                     json={})  # valid for every PATCH: the lookup, not validation, must refuse
         assert response.status_code in (403, 404), (method, path, response.status_code,
                                                     await response.get_data())
         assert (await response.get_json())["success"] is False
