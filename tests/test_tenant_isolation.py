@@ -24,10 +24,10 @@ from twilio.request_validator import RequestValidator
 
 from appliance.accounts import store as accounts
 from appliance.calls import store as calls
-from appliance.jobs.queue import JobQueue
-from appliance.media.serve import serve_media
 from appliance.files.signing import file_url
 from appliance.files.storage import store_blob
+from appliance.jobs.queue import JobQueue
+from appliance.media.serve import serve_media
 from appliance.models import Call, Lead, Receipt, ReceiptSyncRun, WhatsAppMessage
 from appliance.services import Services, open_services
 from appliance.web.app import create_app
