@@ -9,6 +9,7 @@ Exceptions the API raises on purpose::
     redis connection errors          503 naming redis
     DatabaseUnavailableError         503 naming the database (down, hung past its deadline, refusing)
     sqlalchemy DataError             400: a value the database cannot hold got past validation
+    SettingMissingError              503 naming the variable the feature needs (DESIGN: one clear error)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.db import DatabaseUnavailableError
 from appliance.redis import REDIS_DOWN
+from appliance.settings import SettingMissingError
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,11 @@ def install_error_handlers(app: Quart) -> None:
     async def _db_down(exc: DatabaseUnavailableError):
         log.warning("%s %s -> 503 %s", request.method, request.path, exc)
         return error_response(503, "database is unavailable, try again shortly")
+
+    @app.errorhandler(SettingMissingError)
+    async def _not_configured(exc: SettingMissingError):
+        log.warning("%s %s -> 503 %s", request.method, request.path, exc)
+        return error_response(503, str(exc))
 
     @app.errorhandler(DataError)
     async def _bad_value(exc: DataError):
