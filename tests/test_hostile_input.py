@@ -117,3 +117,9 @@ async def test_openapi_document_is_public_and_built_from_the_request_models(clie
     lead_id = doc["paths"]["/api/leads/{lead_id}"]["get"]["parameters"][0]
     assert lead_id["schema"]["maximum"] == 2**63 - 1
     assert "/webhook/whatsapp/incoming" in doc["paths"] and "/" not in doc["paths"]
+
+
+async def test_a_feature_whose_setting_is_missing_answers_503_naming_it(client, services):
+    _, _, token = await make_tenant(services)  # the test settings have no ENCRYPTION_KEY
+    error = await error_of(await client.get("/api/files/anything", headers=bearer(token)), 503)
+    assert "ENCRYPTION_KEY" in error
