@@ -26,8 +26,8 @@ class AgentError(Exception):
 
 class EchoAgent:
     async def run(self, call: CallSession) -> None:
-        while True:
-            call.play(await call.audio_in())
+        call.listen(call.play)  # playing never waits: each frame goes back from the receive loop itself
+        await trio.sleep_forever()
 
 
 class RealtimeAgent:
