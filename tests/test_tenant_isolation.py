@@ -37,14 +37,19 @@ from tests.conftest import bearer, make_tenant
 Maker = Callable[[Services, int], Awaitable[Any]]
 
 
-async def _lead(services: Services, business_id: int) -> int:
+async def _insert(services: Services, row: Any) -> int:
+    """Add one row (an ORM object) and return its id."""
+
     def create(session) -> int:  # noqa: ANN001
-        lead = Lead(business_id=business_id, name="A's lead", phone="+15550001234")
-        session.add(lead)
+        session.add(row)
         session.flush()
-        return lead.id
+        return int(row.id)
 
     return await services.db.run(create)
+
+
+async def _lead(services: Services, business_id: int) -> int:
+    return await _insert(services, Lead(business_id=business_id, name="A's lead", phone="+15550001234"))
 
 
 async def _jid(services: Services, business_id: int) -> str:
@@ -84,24 +89,13 @@ async def _call(services: Services, business_id: int) -> int:
 
 
 async def _receipt(services: Services, business_id: int) -> int:
-    def create(session) -> int:  # noqa: ANN001
-        receipt = Receipt(business_id=business_id, vendor="A's vendor", amount=Decimal("12.50"), currency="ILS",
-                          received_at=dt.datetime.now(dt.UTC), gmail_message_id=uuid.uuid4().hex)
-        session.add(receipt)
-        session.flush()
-        return receipt.id
-
-    return await services.db.run(create)
+    return await _insert(services, Receipt(
+        business_id=business_id, vendor="A's vendor", amount=Decimal("12.50"), currency="ILS",
+        received_at=dt.datetime.now(dt.UTC), gmail_message_id=uuid.uuid4().hex))
 
 
 async def _run(services: Services, business_id: int) -> int:
-    def create(session) -> int:  # noqa: ANN001
-        run = ReceiptSyncRun(business_id=business_id, mode="full", status="completed")
-        session.add(run)
-        session.flush()
-        return run.id
-
-    return await services.db.run(create)
+    return await _insert(services, ReceiptSyncRun(business_id=business_id, mode="full", status="completed"))
 
 
 async def _file_token(services: Services, business_id: int) -> str:
