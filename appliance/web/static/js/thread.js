@@ -1,5 +1,5 @@
 // One WhatsApp conversation: its messages, oldest first, and a send box. Used by the inbox and the lead page.
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { act, errorFor, html, nothing, when } from "./ui.js";
 
 // A photo is shown; other media (voice notes, documents, video) are links, all through signed URLs.
@@ -10,9 +10,15 @@ function media(m) {
   return html`<div><a href=${file.url} target="_blank" rel="noopener">Open ${m.kind || "file"} (${file.mimetype || "file"})</a></div>`;
 }
 
+// The conversation's messages, oldest first; none yet (the API's 404) is an empty thread.
 export async function loadThread(jid) {
-  const body = await api(`/api/whatsapp/conversations/${encodeURIComponent(jid)}/messages`, { query: { limit: 100 } });
-  return body.messages.slice().reverse();
+  try {
+    const body = await api(`/api/whatsapp/conversations/${encodeURIComponent(jid)}/messages`, { query: { limit: 100 } });
+    return body.messages.slice().reverse();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return [];
+    throw err;
+  }
 }
 
 export function threadView(state, messages, onSend) {
