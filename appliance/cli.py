@@ -1,4 +1,4 @@
-"""The ``appliance`` command line (DESIGN.md: "Command line")."""
+"""The ``appliance`` command line: roles, the supervisor, migrations, accounts, jobs, load tests, systemd units."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Callable
 import trio
 
 from appliance import logs
+from appliance.nursery.roles import ROLES
 from appliance.settings import SettingMissingError, Settings, get_settings
 
 log = logging.getLogger("appliance")
@@ -21,8 +22,6 @@ log = logging.getLogger("appliance")
 def _role(name: str) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
         from appliance.nursery.role import run_role
-        from appliance.roles import ROLES
-
         trio.run(run_role, name, ROLES[name], settings)
         return 0
 
@@ -45,7 +44,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance import accounts
+    from appliance.accounts import store as accounts
     from appliance.db import Database
 
     password = args.password
@@ -64,7 +63,7 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance import accounts
+    from appliance.accounts import store as accounts
     from appliance.db import Database
 
     db = Database(settings.database_url, 1)
@@ -118,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="supervisor in the foreground")
-    up.add_argument("--roles", default="api,media,worker,scheduler")
+    up.add_argument("--roles", default=",".join(ROLES))
     up.set_defaults(fn=cmd_up)
-    for role in ("api", "media", "worker", "scheduler"):
+    for role in ROLES:
         sub.add_parser(role, help=f"the {role} role in the foreground").set_defaults(fn=_role(role))
 
     mig = sub.add_parser("migrate", help="Alembic upgrade to head")
@@ -176,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 def enable_faulthandler() -> None:
     """SIGABRT from the supervisor's watchdog prints where a hung role was stuck."""
     try:
-        faulthandler.enable(file=sys.__stderr__)
+        faulthandler.enable(file=sys.__stderr__)  # type: ignore[arg-type]  # None is caught below
     except (AttributeError, ValueError, OSError):  # no real stderr (embedded, captured): nothing to print to
         pass
 

@@ -61,10 +61,6 @@ class Keys:
         """STRING: a lease lock's holder token, with a TTL."""
         return f"{self.prefix}lock:{name}"
 
-    def period(self, name: str) -> str:
-        """STRING: the last period a periodic job was enqueued for."""
-        return f"{self.prefix}periodic:{name}"
-
     def stat(self, name: str) -> str:
         """STRING counter."""
         return f"{self.prefix}stat:{name}"

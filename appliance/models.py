@@ -56,6 +56,12 @@ class Business(Base):
     auto_reply_mode: Mapped[str] = mapped_column(String(20), server_default="off")
     auto_reply_text: Mapped[str | None] = mapped_column(Text)
     voice_agent: Mapped[str | None] = mapped_column(String(40))
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    agent_instructions: Mapped[str | None] = mapped_column(Text)
+    agent_greeting: Mapped[str | None] = mapped_column(Text)
+    agent_voice: Mapped[str | None] = mapped_column(String(40))
+    agent_tools: Mapped[list[str] | None] = mapped_column(JSON)
+    transfer_number: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = _now()
 
 

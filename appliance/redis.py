@@ -2,7 +2,7 @@
 
 Why not redis-py: its asyncio client cannot run on Trio, and its sync client pushed through
 ``trio.to_thread`` measured about a third of coredis' throughput here (see README, benchmarks/redis_clients.py),
-and a blocking BLMOVE in a thread cannot be cancelled.
+and a blocking BRPOP in a thread cannot be cancelled.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import coredis
-from coredis.tokens import PureToken
 from coredis.exceptions import ConnectionError as RedisConnectionError
 from coredis.exceptions import RedisError
+from coredis.tokens import PureToken
 
 __all__ = ["RedisConnectionError", "RedisError", "Redis", "open_redis", "REDIS_DOWN"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from appliance.db import Database
 from appliance.keys import Keys
@@ -18,6 +19,9 @@ class Services:
     db: Database
     redis: Redis
     keys: Keys
+    # Per-process state a feature keeps for the role's lifetime, under its own key (the WhatsApp batcher,
+    # the webhook's tenant cache): handles on the role, not module globals.
+    local: dict[str, Any] = field(default_factory=dict)
 
 
 @asynccontextmanager

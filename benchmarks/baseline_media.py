@@ -18,7 +18,7 @@ from appliance.media.twilio import stream_key, stream_token_valid
 KEY = stream_key(os.environ["TWILIO_AUTH_TOKEN"])
 
 
-async def app(scope, receive, send):  # noqa: ANN001, ANN201
+async def app(scope, receive, send):
     if scope["type"] != "websocket":
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -60,4 +60,5 @@ async def app(scope, receive, send):  # noqa: ANN001, ANN201
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws=sys.argv[2] if len(sys.argv) > 2 else "websockets")
+    ws = sys.argv[2] if len(sys.argv) > 2 else "websockets"
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws=ws)

@@ -23,12 +23,13 @@ def process_message(tenant: int, message: dict) -> None:  # what the RQ worker w
 
 
 @app.post("/webhook/whatsapp/incoming")
-def incoming():  # noqa: ANN201
+def incoming():
     if not hmac.compare_digest(request.headers.get("X-Internal-Secret", ""), SECRET):
         return jsonify({"error": "unauthorized"}), 401
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or "tenantId" not in body:
         return jsonify({"error": "malformed"}), 400
     for message in (body.get("payload") or {}).get("messages", []):
-        queue.enqueue(process_message, body["tenantId"], message, job_id=f"baileys-{body['tenantId']}-{message['key']['id']}")
+        job_id = f"baileys-{body['tenantId']}-{message['key']['id']}"
+        queue.enqueue(process_message, body["tenantId"], message, job_id=job_id)
     return jsonify({"success": True})

@@ -86,7 +86,7 @@ class Peer:
                         await queue.enqueue("diagnostics.stamp", {"key": short, "sleep": sleep})
 
             trio.run(go)
-        elif self.name.startswith("rq"):  # noqa: SIM114
+        elif self.name.startswith("rq"):
             from rq import Queue
 
             from benchmarks.peers.tasks import stamp
@@ -206,7 +206,7 @@ def main() -> None:
             noop = peer.drain(args.jobs)
             sleepy = peer.drain(args.sleepers if name != "rq-fork" else args.sleepers // 10, 0.01)
             commands = peer.commands_per_job()
-        except Exception as exc:  # noqa: BLE001 - one peer failing does not end the comparison
+        except Exception as exc:  # one peer failing does not end the comparison
             print(f"{name}: failed: {exc}", file=sys.stderr)
             peer.stop()
             continue

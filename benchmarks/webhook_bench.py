@@ -62,7 +62,8 @@ def main() -> None:
             proc.wait(timeout=60)
     print(f"{'webhook':22} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'posts/s':>8} {'non-2xx':>8} {'stored once':>12}")
     for name, r in (("appliance (Quart-Trio)", ours), ("Flask + RQ", theirs)):
-        once = str(r.get("exactly_once", "-")) + (f" ({r['stored_rows']}/{r['unique_messages']})" if "stored_rows" in r else "")
+        rows = f" ({r['stored_rows']}/{r['unique_messages']})" if "stored_rows" in r else ""
+        once = str(r.get("exactly_once", "-")) + rows
         print(f"{name:22} {r['accept_p50_ms']:8.1f} {r['accept_p99_ms']:8.1f} {r['accept_max_ms']:8.1f} "
               f"{r['posts_per_s']:8.1f} {r['non_2xx']:8d} {once:>12}")
     print(f"\np99 ratio (Flask + RQ / ours): {theirs['accept_p99_ms'] / ours['accept_p99_ms']:.2f}x; "

@@ -19,7 +19,8 @@ import redis as redis_sync
 import trio
 from sqlalchemy.engine import make_url
 
-from appliance import accounts, migrate
+from appliance import migrate
+from appliance.accounts import store as accounts
 from appliance.services import Services, open_services
 from appliance.settings import Settings
 from appliance.web.app import create_app
@@ -65,7 +66,7 @@ def redis_prefix() -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_prefix: str, tmp_path) -> Settings:  # noqa: ANN001
+def settings(database_url: str, redis_prefix: str, tmp_path) -> Settings:
     # Each test gets its own key space under the run's prefix, so queues never leak between tests.
     return Settings(
         _env_file=None, database_url=database_url, redis_url=REDIS_URL,
@@ -82,7 +83,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 @pytest.fixture
-async def client(services: Services):  # noqa: ANN201
+async def client(services: Services):
     app = create_app(services)
     async with app.test_app() as test_app:
         yield test_app.test_client()
@@ -92,7 +93,7 @@ async def make_tenant(services: Services, password: str | None = "correct horse"
     """A new business with one user; returns (business_id, email, bearer token)."""
     email = f"owner-{uuid.uuid4().hex[:8]}@example.test"
 
-    def create(session) -> tuple[int, str]:  # noqa: ANN001
+    def create(session) -> tuple[int, str]:
         user = accounts.create_user(session, f"biz-{uuid.uuid4().hex[:8]}", email, password)
         return user.business_id, accounts.issue_token(session, user, "api")
 

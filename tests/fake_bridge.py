@@ -20,7 +20,7 @@ class FakeBridge:
         self.sent: list[dict[str, Any]] = []
         self.url = ""
 
-    async def app(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def app(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})

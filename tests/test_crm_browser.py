@@ -43,7 +43,7 @@ def drive(base: str, email: str, password: str, shot: Path) -> dict[str, str]:
 
 
 async def test_log_in_see_leads_and_queue_depths(settings, services, client, nursery, tmp_path):
-    if not Path(CHROMIUM).exists():
+    if not await trio.Path(CHROMIUM).exists():
         pytest.fail("chromium missing: scripts/setup.sh --tests installs Debian's chromium")
     _, email, token = await make_tenant(services)
     created = await client.post("/api/leads", json={"name": "Grace Hopper", "phone": "+15550100"},

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.jobs.queue import JobQueue
-from appliance.jobs.registry import JobArgumentsError, UnknownJobError
-from appliance.jobs.scheduler import Periodic, Scheduler
+from appliance.jobs.registry import JobArgumentsError, Periodic, UnknownJobError
+from appliance.jobs.scheduler import Scheduler
 from tests.helpers import FakeClock
 
 

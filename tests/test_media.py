@@ -39,7 +39,7 @@ def test_signatures_agree_with_the_twilio_package(params):
 
 
 @pytest.fixture
-async def media(settings, nursery):  # noqa: ANN001, ANN201
+async def media(settings, nursery):
     settings = settings.model_copy(update={"twilio_auth_token": SecretStr(AUTH_TOKEN), "shutdown_grace": 0.5})
     stop = trio.Event()
     handle = await nursery.start(serve_media, settings, stop)
@@ -86,7 +86,8 @@ async def test_status_callback_moves_the_call_row(media, services, client):
     async with httpx.AsyncClient() as http:
         assert (await http.post(url, data=form, headers=signed(url, form))).status_code == 204
     body = await (await client.get("/api/calls", headers=bearer(token))).get_json()
-    assert [(c["call_sid"], c["status"], c["duration_seconds"]) for c in body["calls"]] == [("CAstatus", "completed", 42.0)]
+    calls = [(c["call_sid"], c["status"], c["duration_seconds"]) for c in body["calls"]]
+    assert calls == [("CAstatus", "completed", 42.0)]
 
 
 async def test_a_whole_call_echoes_and_is_recorded_then_listed(media, services, client):
@@ -152,7 +153,7 @@ class FakeRealtime:
         self.headers: dict[str, str] = {}
         self.appended = 0
 
-    async def handler(self, request) -> None:  # noqa: ANN001
+    async def handler(self, request) -> None:
         self.headers = {k.decode().lower(): v.decode() for k, v in request.headers}
         ws = await request.accept()
         self.session_update = json.loads(await ws.get_message())
@@ -174,7 +175,7 @@ async def test_realtime_bridge_speaks_the_protocol_and_clears_on_barge_in(nurser
     url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=test"
     sock, recorder = MemorySocket(), ListRecorder()
 
-    async def agent_for(_info):  # noqa: ANN001, ANN202
+    async def agent_for(_info):
         return RealtimeAgent(url, "sk-test")
 
     call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
@@ -199,7 +200,7 @@ async def test_realtime_bridge_speaks_the_protocol_and_clears_on_barge_in(nurser
 async def test_unreachable_voice_service_ends_the_call_cleanly():
     sock, recorder = MemorySocket(), ListRecorder()
 
-    async def agent_for(_info):  # noqa: ANN001, ANN202
+    async def agent_for(_info):
         return RealtimeAgent("ws://127.0.0.1:1/v1/realtime", "sk-test")
 
     sock.start()

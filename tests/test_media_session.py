@@ -23,8 +23,8 @@ class StalledAgent:
             await call.audio_in()
 
 
-def session(sock: MemorySocket, recorder: ListRecorder, agent=None, idle: float = 30.0) -> CallSession:  # noqa: ANN001
-    async def agent_for(_info):  # noqa: ANN001, ANN202
+def session(sock: MemorySocket, recorder: ListRecorder, agent=None, idle: float = 30.0) -> CallSession:
+    async def agent_for(_info):
         return agent or EchoAgent()
 
     return CallSession(sock, verify=lambda sid, token: token == "good", agent_for=agent_for,
@@ -86,7 +86,7 @@ async def test_full_inbound_channel_drops_oldest_and_never_blocks_the_receive_lo
         await trio.testing.wait_all_tasks_blocked()
         assert call.stats.frames_in == 600  # every frame was read off the socket
         assert call.stats.dropped_in == 100
-        assert call.inbound.get_nowait() == payloads[100]  # the oldest went; the newest stayed
+        assert call.inbound.receive_channel.receive_nowait() == payloads[100]  # the oldest went; the newest stayed
         sock.push({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA1"}})
     assert recorder.ends[0][1].frames_dropped == 100 and recorder.ends[0][2] == "caller hung up"
 

@@ -31,7 +31,7 @@ class Systemd:
         self.sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.messages: list[dict[str, str]] = []
 
-    async def listen(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:  # noqa: ANN001
+    async def listen(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         with self.sock:
             await self.sock.bind("\0" + self.name)
             task_status.started()
@@ -47,7 +47,7 @@ class Systemd:
                 await trio.sleep(0.02)
 
 
-def start_up(settings, systemd: Systemd, roles: str, **env: object) -> subprocess.Popen[bytes]:  # noqa: ANN001
+def start_up(settings, systemd: Systemd, roles: str, **env: object) -> subprocess.Popen[bytes]:
     environment = role_env(settings, NOTIFY_SOCKET="@" + systemd.name, **env)
     return subprocess.Popen([sys.executable, "-m", "appliance", "up", "--roles", roles], env=environment)
 
@@ -93,7 +93,7 @@ async def test_ready_then_sigkilled_worker_is_replaced_and_its_jobs_finish(setti
         assert await exit_code(up, 20) == 0
 
 
-async def _count_at_least(pids, n: int) -> bool:  # noqa: ANN001
+async def _count_at_least(pids, n: int) -> bool:
     return len(await pids) >= n
 
 

@@ -10,14 +10,14 @@ import pytest
 import trio
 from sqlalchemy import func, select, update
 
-from appliance.jobs.batching import InboundBatcher, inbound_batcher
 from appliance.jobs.queue import JobQueue
 from appliance.jobs.worker import Worker
 from appliance.models import Business, Lead, WhatsAppMessage
 from appliance.services import open_services
 from appliance.web.app import create_app
 from appliance.web.serve import serve_api
-from appliance.whatsapp import parse
+from appliance.whatsapp.batching import InboundBatcher, inbound_batcher
+from appliance.whatsapp.wire import parse
 from tests.conftest import bearer, make_tenant
 from tests.fake_bridge import FakeBridge
 from tests.helpers import wait_until
@@ -37,16 +37,16 @@ def hook(tenant: int, *messages: dict, updates: list | None = None) -> dict:
     return {"tenantId": tenant, "payload": payload}
 
 
-async def set_reply(services, business_id: int, mode: str, text: str | None = None) -> None:  # noqa: ANN001
-    def apply(session) -> None:  # noqa: ANN001
+async def set_reply(services, business_id: int, mode: str, text: str | None = None) -> None:
+    def apply(session) -> None:
         session.execute(update(Business).where(Business.id == business_id)
                         .values(auto_reply_mode=mode, auto_reply_text=text))
 
     await services.db.run(apply)
 
 
-async def count(services, business_id: int, direction: str = "in") -> int:  # noqa: ANN001
-    def q(session) -> int:  # noqa: ANN001
+async def count(services, business_id: int, direction: str = "in") -> int:
+    def q(session) -> int:
         return session.scalar(select(func.count()).select_from(WhatsAppMessage).where(
             WhatsAppMessage.business_id == business_id, WhatsAppMessage.direction == direction))
 
@@ -59,19 +59,19 @@ async def drained(queue: JobQueue) -> bool:
 
 
 @pytest.fixture
-async def bridge(nursery):  # noqa: ANN001, ANN201
+async def bridge(nursery):
     fake = FakeBridge()
     await nursery.start(fake.run)
     return fake
 
 
 @pytest.fixture
-def wa_settings(settings, bridge):  # noqa: ANN001, ANN201
+def wa_settings(settings, bridge):
     return settings.model_copy(update={"baileys_url": bridge.url})
 
 
 @pytest.fixture
-async def wa(wa_settings):  # noqa: ANN001, ANN201
+async def wa(wa_settings):
     """Services, a test client and a running worker, all with the fake bridge configured."""
     async with open_services(wa_settings) as services, trio.open_nursery() as roles:  # the worker ends first
         stop = trio.Event()
@@ -173,11 +173,11 @@ async def test_flood_of_1000_with_30pct_duplicates_stores_each_once_and_replies_
         assert len(bridge.sent) == 700 and len({s["jid"] for s in bridge.sent}) == 97
         assert await count(services, tenant, "out") == 700
 
-        def leads(session) -> int:  # noqa: ANN001
+        def leads(session) -> int:
             return session.scalar(select(func.count()).select_from(Lead).where(Lead.business_id == tenant))
 
         assert await services.db.run(leads) == 97  # one lead per number, even with racing workers
-        batches = inbound_batcher(services.db).batches
+        batches = inbound_batcher(services).batches
         print(f"700 messages stored in {batches} transactions")
         assert batches < 700 / 2  # messages arriving together were written together
         stop.set()
@@ -189,11 +189,12 @@ async def test_bridge_failing_twice_then_succeeding_sends_once(wa, bridge):
     await set_reply(services, tenant, "fixed", "auto")
     bridge.fail_first = 2
     message = wa_message("R1")
-    assert (await client.post("/webhook/whatsapp/incoming", json=hook(tenant, message), headers=SECRET)).status_code == 200
+    response = await client.post("/webhook/whatsapp/incoming", json=hook(tenant, message), headers=SECRET)
+    assert response.status_code == 200
     await wait_until(lambda: drained(queue))
     assert len(bridge.requests) == 3 and len(bridge.sent) == 1
     # A re-run of the job (say its worker died after sending) does not send again.
-    def forget(session) -> None:  # noqa: ANN001
+    def forget(session) -> None:
         session.execute(WhatsAppMessage.__table__.delete().where(WhatsAppMessage.business_id == tenant,
                                                                 WhatsAppMessage.direction == "in"))
 
@@ -217,7 +218,7 @@ async def test_bridge_failing_twice_then_succeeding_sends_once(wa, bridge):
 async def test_status_updates_move_stored_messages_forward_only(wa):
     services, client, queue = wa
     tenant, _, token = await make_tenant(services)
-    sent = await services.db.run(lambda s: __import__("appliance.whatsapp", fromlist=["x"]).store_outbound(
+    sent = await services.db.run(lambda s: __import__("appliance.whatsapp.store", fromlist=["x"]).store_outbound(
         s, tenant, "15551230000@s.whatsapp.net", "hi", "sent", "3EB0OUT1"))
     updates = [{"key": {"id": "3EB0OUT1", "remoteJid": "15551230000@s.whatsapp.net", "fromMe": True},
                 "update": {"status": 4}}]

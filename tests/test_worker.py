@@ -61,7 +61,7 @@ async def test_failing_job_retries_with_backoff_then_dies_with_its_traceback(ser
     await nursery.start(Worker(services, concurrency=2, lease=30, grace=5, queue=queue).run, stop)
     job_id = await queue.enqueue("diagnostics.fail", {"message": "boom"}, max_retries=2)
     for attempt in (1, 2):
-        await wait_until(lambda: _attempt_failed(queue, job_id, attempt))
+        await wait_until(lambda attempt=attempt: _attempt_failed(queue, job_id, attempt))
         due = (await queue.get(job_id))["due_at"]
         assert 2 ** attempt / 2 <= due - clock() <= 2 ** attempt  # exponential backoff with jitter
         clock.advance(2 ** attempt)
@@ -170,3 +170,18 @@ async def test_sigterm_hands_running_jobs_back_at_once(settings, services):
         assert (await queue.stats())["queues"]["default"]["running"] == 0
     finally:
         worker.kill()
+
+
+async def test_a_timed_out_thread_keeps_its_slot_until_it_really_ends(services):
+    queue = JobQueue(services.redis, services.keys)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Worker(services, concurrency=1, lease=30, grace=5, queue=queue).run, stop)
+        blocked = await queue.enqueue("diagnostics.block", {"seconds": 1.5}, timeout=0.2)
+        await wait_until(lambda: _all_status(queue, [blocked], "dead"))  # failed at its deadline ...
+        failed_at = trio.current_time()
+        stamp = await queue.enqueue("diagnostics.stamp", {"key": "after-block"})
+        await wait_until(lambda: _all_status(queue, [stamp], "finished"))
+        # ... but the only slot stayed taken until the thread ended: the next job waited for it.
+        assert trio.current_time() - failed_at > 0.9
+        stop.set()

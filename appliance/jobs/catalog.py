@@ -1,4 +1,22 @@
-"""Every module that registers jobs. Importing this module registers them all."""
+"""Every job and periodic job, declared by name with its policy, apart from its code (as arq's
+``Worker(functions=...)``). Producers read these declarations only; importing this module imports no job
+code. The worker resolves a job's ``"module:function"`` the first time it runs one.
+"""
 
-from appliance.jobs import diagnostics  # noqa: F401
-from appliance.jobs import whatsapp  # noqa: F401
+from appliance.jobs.registry import Catalog, JobSpec
+
+JOBS = Catalog(
+    [
+        JobSpec("diagnostics.ping", "appliance.jobs.diagnostics:ping", queue="high", max_retries=0, timeout=10),
+        JobSpec("diagnostics.sleep", "appliance.jobs.diagnostics:sleep", max_retries=0, timeout=3600),
+        JobSpec("diagnostics.noop", "appliance.jobs.diagnostics:noop", max_retries=0, timeout=10),
+        JobSpec("diagnostics.stamp", "appliance.jobs.diagnostics:stamp", max_retries=0, timeout=10),
+        JobSpec("diagnostics.fail", "appliance.jobs.diagnostics:fail", max_retries=2, timeout=10),
+        JobSpec("diagnostics.block", "appliance.jobs.diagnostics:block", max_retries=0, timeout=3600),
+        JobSpec("diagnostics.hang", "appliance.jobs.diagnostics:hang", max_retries=0, timeout=3600),
+        JobSpec("whatsapp.process_message", "appliance.whatsapp.jobs:process_message", queue="high", timeout=60),
+        JobSpec("whatsapp.apply_status", "appliance.whatsapp.jobs:apply_status", timeout=30),
+    ],
+    periodic=[
+    ],
+)

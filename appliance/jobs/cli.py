@@ -7,8 +7,8 @@ import sys
 
 from appliance.jobs.queue import JobQueue
 from appliance.jobs.registry import JobError
-from appliance.redis import REDIS_DOWN, open_redis
 from appliance.keys import Keys
+from appliance.redis import REDIS_DOWN, open_redis
 from appliance.settings import Settings
 
 
@@ -26,7 +26,7 @@ def parse_args(pairs: list[str]) -> dict[str, object]:
     return out
 
 
-async def _with_queue(settings: Settings, fn):  # noqa: ANN001, ANN202
+async def _with_queue(settings: Settings, fn):
     try:
         async with open_redis(settings.redis_url, max_connections=4) as redis:
             return await fn(JobQueue(redis, Keys(settings.redis_prefix)))

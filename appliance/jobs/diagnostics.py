@@ -8,26 +8,25 @@ import time
 
 import trio
 
-from appliance.jobs.registry import JobContext, job
+from appliance.jobs.registry import JobContext
 
 
-@job("diagnostics.ping", queue="high", max_retries=0, timeout=10)
 async def ping(ctx: JobContext) -> dict[str, object]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "attempt": ctx.attempt}
 
 
-@job("diagnostics.sleep", max_retries=0, timeout=3600)
+
 async def sleep(ctx: JobContext, seconds: float = 1.0) -> dict[str, object]:
     await trio.sleep(float(seconds))
     return {"slept": float(seconds), "pid": os.getpid()}
 
 
-@job("diagnostics.noop", max_retries=0, timeout=10)
+
 async def noop(ctx: JobContext) -> None:
     return None
 
 
-@job("diagnostics.stamp", max_retries=0, timeout=10)
+
 async def stamp(ctx: JobContext, key: str, sleep: float = 0.0) -> None:
     """Push this job's start time (epoch seconds) onto the list ``key`` under our prefix, then sleep
     (benchmarks: the same job every peer runs)."""
@@ -36,18 +35,18 @@ async def stamp(ctx: JobContext, key: str, sleep: float = 0.0) -> None:
         await trio.sleep(sleep)
 
 
-@job("diagnostics.fail", max_retries=2, timeout=10)
+
 async def fail(ctx: JobContext, message: str = "failing on purpose") -> None:
     raise RuntimeError(message)
 
 
-@job("diagnostics.block", max_retries=0, timeout=3600)
+
 def block(ctx: JobContext, seconds: float = 60.0) -> None:
     """Blocks a worker thread (not the loop): for timeout tests of synchronous jobs."""
     time.sleep(float(seconds))
 
 
-@job("diagnostics.hang", max_retries=0, timeout=3600)
+
 async def hang(ctx: JobContext, seconds: float = 60.0) -> None:
     """Blocks the worker's event loop itself, so its watchdog stops: for supervisor tests."""
     time.sleep(float(seconds))  # noqa: ASYNC251 - blocking the loop is the point

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
+from coredis.tokens import PureToken
 
 from appliance.keys import Keys
 from appliance.redis import Redis
@@ -32,7 +33,7 @@ class LeaseLock:
         self.token = uuid.uuid4().hex
 
     async def acquire(self) -> bool:
-        return bool(await self.redis.set(self.key, self.token, px=self.ttl_ms, condition="NX"))
+        return bool(await self.redis.set(self.key, self.token, px=self.ttl_ms, condition=PureToken.NX))
 
     async def extend(self) -> bool:
         return bool(await self.redis.eval(EXTEND, keys=[self.key], args=[self.token, str(self.ttl_ms)]))

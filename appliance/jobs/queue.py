@@ -7,6 +7,7 @@ lists, the ``scheduled`` set or the ``running`` set (under a lease) until it fin
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,7 +18,8 @@ from coredis.exceptions import NoScriptError
 from coredis.tokens import PureToken
 
 from appliance.jobs import scripts
-from appliance.jobs.registry import JobArgumentsError, JobNotFoundError, JobStateError, dumps, lookup
+from appliance.jobs.catalog import JOBS
+from appliance.jobs.registry import Catalog, JobArgumentsError, JobNotFoundError, JobStateError, dumps
 from appliance.keys import QUEUES, Keys
 from appliance.redis import Redis
 
@@ -58,8 +60,10 @@ class TakenJob:
 
 
 class JobQueue:
-    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], float] = time.time, *,
+                 catalog: Catalog = JOBS) -> None:
         self.redis = redis
+        self.catalog = catalog
         self.keys = keys
         self.clock = clock
         self._scripts = {name: redis.register_script(getattr(scripts, name)) for name in (
@@ -87,7 +91,7 @@ class JobQueue:
         ``once_for`` makes ``unique_key`` hold for that many seconds whatever becomes of the job (periodic
         jobs: one enqueue per period even with two schedulers).
         """
-        spec = lookup(name)
+        spec = self.catalog.lookup(name)
         queue = queue or spec.queue
         if queue not in QUEUES:
             raise JobArgumentsError(f"queue must be one of {', '.join(QUEUES)}, got {queue!r}")
@@ -171,7 +175,7 @@ class JobQueue:
         await self.redis.zadd(self.keys.workers, {worker_id: now})
         await self.redis.hset(self.keys.worker(worker_id), {k: str(v) for k, v in info.items()})
         await self.redis.expire(self.keys.worker(worker_id), WORKER_TTL)
-        await self.redis.zremrangebyscore(self.keys.workers, "-inf", now - WORKER_TTL)
+        await self.redis.zremrangebyscore(self.keys.workers, -math.inf, now - WORKER_TTL)
 
     async def forget_worker(self, worker_id: str) -> None:
         await self.redis.zrem(self.keys.workers, [worker_id])
@@ -221,7 +225,7 @@ class JobQueue:
         alive = await self.redis.zrange(self.keys.workers, now - WORKER_TTL, "+inf", sortby=PureToken.BYSCORE,
                                         withscores=True)
         for worker_id, seen in alive:
-            info = await self.redis.hgetall(self.keys.worker(worker_id))
+            info = await self.redis.hgetall(self.keys.worker(str(worker_id)))
             workers.append({"id": worker_id, "last_heartbeat_seconds_ago": round(now - float(seen), 3), **info})
         totals = {}
         for name in ("started", "finished", "failed", "retried", "dead", "requeued"):

@@ -1,15 +1,16 @@
-"""Job functions register here with their policy: ``@job("name", queue=..., max_retries=..., timeout=...)``.
+"""Job declarations: :class:`JobSpec` (name, ``"module:function"``, policy), :class:`Periodic`, :class:`Catalog`.
 
 A job function takes a :class:`JobContext` first and its JSON arguments as keywords. ``async def`` jobs
-run on Trio; plain ``def`` jobs run in a worker thread (Gmail's client library is synchronous).
+run on Trio; plain ``def`` jobs run in a worker thread. Every job is declared in :mod:`appliance.jobs.catalog`.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -44,11 +45,25 @@ class JobNotFoundError(JobStateError):
 
 @dataclass(frozen=True)
 class JobSpec:  # frozen, yet cached_property works: it writes to __dict__ directly
+    """A job's name, where its code is (``"module:function"``) and its policy. Declaring one imports nothing:
+    producers read the policy; only a worker resolves :attr:`fn`."""
+
     name: str
-    fn: Callable[..., Any]
+    target: str
     queue: str = "default"
     max_retries: int = DEFAULT_RETRIES
     timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.queue not in QUEUES:
+            raise ValueError(f"{self.name}: queue must be one of {QUEUES}")
+        if ":" not in self.target:
+            raise ValueError(f"{self.name}: target must be 'module:function', got {self.target!r}")
+
+    @cached_property
+    def fn(self) -> Callable[..., Any]:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
 
     @cached_property
     def is_async(self) -> bool:
@@ -65,6 +80,15 @@ class JobSpec:  # frozen, yet cached_property works: it writes to __dict__ direc
             raise JobArgumentsError(f"arguments {sorted(args)} no longer match {self.name}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """A job the scheduler enqueues once every ``seconds`` (once per period, however many schedulers run)."""
+
+    job: str
+    seconds: float
+    args: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class JobContext:
     """What a running job may use: the role's services, its own id and attempt number."""
@@ -75,34 +99,28 @@ class JobContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-REGISTRY: dict[str, JobSpec] = {}
+class Catalog:
+    """Job declarations by name: a handle passed to the queue, the worker and the scheduler."""
 
+    def __init__(self, jobs: Iterable[JobSpec], periodic: Iterable[Periodic] = ()) -> None:
+        self.jobs: dict[str, JobSpec] = {}
+        for spec in jobs:
+            if spec.name in self.jobs:
+                raise ValueError(f"job {spec.name} is declared twice")
+            self.jobs[spec.name] = spec
+        self.periodic = tuple(periodic)
+        for entry in self.periodic:
+            self.lookup(entry.job)
 
-def job(name: str, *, queue: str = "default", max_retries: int = DEFAULT_RETRIES,
-        timeout: float = DEFAULT_TIMEOUT) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    if queue not in QUEUES:
-        raise ValueError(f"queue must be one of {QUEUES}")
+    def lookup(self, name: str) -> JobSpec:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise UnknownJobError(f"unknown job {name!r}; known jobs: {known}") from None
 
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in REGISTRY and REGISTRY[name].fn is not fn:
-            raise ValueError(f"job {name} is registered twice")
-        REGISTRY[name] = JobSpec(name, fn, queue, max_retries, timeout)
-        return fn
-
-    return register
-
-
-def lookup(name: str) -> JobSpec:
-    load_catalog()
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY)) or "none"
-        raise UnknownJobError(f"unknown job {name!r}; known jobs: {known}") from None
-
-
-def load_catalog() -> None:
-    from appliance.jobs import catalog  # noqa: F401 - importing registers every job
+    def get(self, name: str) -> JobSpec | None:
+        return self.jobs.get(name)
 
 
 def dumps(value: Any, what: str) -> str:

@@ -1,6 +1,6 @@
 """``appliance scheduler``: promotes due delayed jobs, recovers expired leases, enqueues periodic jobs.
 
-Periodic jobs are declared in code with :func:`every`. Each period is enqueued exactly once, even with two
+Periodic jobs are declared in :mod:`appliance.jobs.catalog`. Each period is enqueued exactly once, even with two
 schedulers running, because the enqueue is keyed by the period (``once_for``), atomically in Redis.
 """
 
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import trio
 
 from appliance.jobs.queue import JobQueue
-from appliance.jobs.registry import load_catalog
+from appliance.jobs.registry import Periodic
 from appliance.nursery.role import RoleHandle
 from appliance.redis import REDIS_DOWN
 from appliance.services import open_services
@@ -24,27 +23,10 @@ log = logging.getLogger(__name__)
 TICK = 1.0
 
 
-@dataclass(frozen=True)
-class Periodic:
-    job: str
-    seconds: float
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-PERIODIC: list[Periodic] = []
-
-
-def every(seconds: float, job: str, **args: Any) -> Periodic:
-    spec = Periodic(job, seconds, args)
-    PERIODIC.append(spec)
-    return spec
-
-
 class Scheduler:
-    def __init__(self, queue: JobQueue, periodic: list[Periodic] | None = None) -> None:
-        load_catalog()
+    def __init__(self, queue: JobQueue, periodic: Sequence[Periodic] | None = None) -> None:
         self.queue = queue
-        self.periodic = PERIODIC if periodic is None else periodic
+        self.periodic = queue.catalog.periodic if periodic is None else tuple(periodic)
         self.enqueued = 0
         self.healthy = False
 

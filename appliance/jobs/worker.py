@@ -7,10 +7,12 @@ exits. Fetches and acknowledgements go in batches (one round trip for up to JOB_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 import trio
 
 from appliance.jobs.queue import JobQueue, TakenJob
-from appliance.jobs.registry import REGISTRY, JobArgumentsError, JobContext, dumps, load_catalog, retry_delay
+from appliance.jobs.registry import JobArgumentsError, JobContext, dumps, retry_delay
 from appliance.nursery.role import RoleHandle
 from appliance.redis import REDIS_DOWN
 from appliance.services import Services, open_services
@@ -60,10 +62,43 @@ class Outage:
         return self.since is not None
 
 
+class _Slot:
+    """A job's concurrency slot, given back once: by the job, or by its abandoned thread when that ends."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release = release
+        self._lock = threading.Lock()
+        self._state = "running"  # -> "thread done" | "abandoned" -> "released"
+        self._token = trio.lowlevel.current_trio_token()
+
+    def thread_body(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def body() -> Any:
+            try:
+                return fn()
+            finally:
+                with self._lock:
+                    abandoned, self._state = self._state == "abandoned", "thread done"
+                if abandoned:
+                    with contextlib.suppress(trio.RunFinishedError):
+                        trio.from_thread.run_sync(self._release, trio_token=self._token)
+        return body
+
+    def abandon(self) -> None:
+        with self._lock:
+            if self._state == "running":
+                self._state = "abandoned"
+
+    def give_back(self) -> None:
+        with self._lock:
+            if self._state == "abandoned":
+                return  # the thread gives it back when it ends
+            self._state = "released"
+        self._release()
+
+
 class Worker:
     def __init__(self, services: Services, *, concurrency: int = 8, lease: float = 30.0, grace: float = 30.0,
                  queue: JobQueue | None = None, worker_id: str | None = None) -> None:
-        load_catalog()
         self.services = services
         self.queue = queue or JobQueue(services.redis, services.keys)
         self.concurrency = concurrency
@@ -143,8 +178,9 @@ class Worker:
     # -- running ---------------------------------------------------------------------------------------
     async def _run_job(self, taken: TakenJob) -> None:
         started = trio.current_time()
+        slot = _Slot(self.slots.release)
         try:
-            result = await self._call(taken)
+            result = await self._call(taken, slot)
             self._done_send.send_nowait((taken, dumps(result, "result"), trio.current_time() - started))
         except trio.Cancelled:
             log.warning("job %s (%s) cancelled by shutdown: handing it back", taken.id, taken.name)
@@ -154,23 +190,25 @@ class Worker:
             raise
         except JobArgumentsError as exc:
             await self._fail(taken, exc, dead=True)
-        except Exception as exc:  # noqa: BLE001 - one job's failure stays inside it
+        except Exception as exc:  # one job's failure stays inside it
             await self._fail(taken, exc)
         finally:
-            self.slots.release()
+            slot.give_back()
 
-    async def _call(self, taken: TakenJob) -> Any:
-        spec = REGISTRY.get(taken.name)
+    async def _call(self, taken: TakenJob, slot: _Slot) -> Any:
+        spec = self.queue.catalog.get(taken.name)
         if spec is None:
             raise JobArgumentsError(f"no job named {taken.name!r} is registered in this worker")
         bound = spec.bind(JobContext(taken.id, taken.attempt, self.services), taken.args)
         with trio.move_on_after(taken.timeout) as deadline:
             if spec.is_async:
                 return await spec.fn(*bound.args, **bound.kwargs)
-            # A thread cannot be killed: on timeout it is abandoned and the job is failed now.
-            return await trio.to_thread.run_sync(partial(spec.fn, *bound.args, **bound.kwargs),
+            # A thread cannot be killed: on timeout it is abandoned and the job is failed now, but its slot
+            # stays taken until the thread really ends, so abandoned threads never exceed the concurrency.
+            return await trio.to_thread.run_sync(slot.thread_body(partial(spec.fn, *bound.args, **bound.kwargs)),
                                                  abandon_on_cancel=True)
         if deadline.cancelled_caught:
+            slot.abandon()
             raise JobTimeoutError(f"timed out after {taken.timeout:g}s")
 
     async def _fail(self, taken: TakenJob, exc: Exception, *, dead: bool = False) -> None:

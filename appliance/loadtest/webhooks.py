@@ -36,7 +36,7 @@ def burst(n: int, duplicates: float, seed: int = 1) -> tuple[list[dict[str, Any]
 
 
 async def _stored(services: Services, business_id: int, prefix: str) -> int:
-    def q(session) -> int:  # noqa: ANN001
+    def q(session) -> int:
         return session.scalar(select(func.count()).select_from(WhatsAppMessage).where(
             WhatsAppMessage.business_id == business_id, WhatsAppMessage.provider_message_id.like(prefix + "%")))
 

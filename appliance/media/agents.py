@@ -46,7 +46,7 @@ class RealtimeAgent:
         return {"type": "session.update", "session": session}
 
     async def run(self, call: CallSession) -> None:
-        headers = [("Authorization", f"Bearer {self.api_key}"), ("OpenAI-Beta", "realtime=v1")]
+        headers = [(b"Authorization", f"Bearer {self.api_key}".encode()), (b"OpenAI-Beta", b"realtime=v1")]
         try:
             try:
                 async with open_websocket_url(self.url, extra_headers=headers, connect_timeout=10,

@@ -18,10 +18,18 @@ from urllib.parse import parse_qs, parse_qsl
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from appliance import calls
+from appliance.calls import store as calls
 from appliance.media import metrics
 from appliance.media.agents import make_agent
-from appliance.media.session import CLOSE_NORMAL, CallInfo, CallSession, CallStats, TransportGone
+from appliance.media.session import (
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_TRY_LATER,
+    CallInfo,
+    CallSession,
+    CallStats,
+    TransportGone,
+)
 from appliance.media.twilio import (
     connect_stream_twiml,
     make_stream_token,
@@ -62,13 +70,13 @@ class AsgiSocket:
     async def send(self, text: str) -> None:
         try:
             await self._send({"type": "websocket.send", "text": text})
-        except Exception as exc:  # noqa: BLE001 - Hypercorn raises several kinds once the peer has gone
+        except Exception as exc:  # Hypercorn raises several kinds once the peer has gone
             raise TransportGone from exc
 
     async def close(self, code: int, reason: str) -> None:
         try:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except Exception:  # noqa: BLE001 - already closed
+        except Exception:  # already closed
             pass
 
 
@@ -89,7 +97,7 @@ class DbRecorder:
         try:
             with trio.fail_after(5):
                 await self.db.run(fn, *args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("call %s: could not record %s: %s", args[0], fn.__name__, exc)
 
 
@@ -199,7 +207,7 @@ class MediaApp:
         if (await receive())["type"] != "websocket.connect":
             return
         if scope["path"] != STREAM_PATH or not self.accepting:
-            await send({"type": "websocket.close", "code": 1013 if not self.accepting else 1008})
+            await send({"type": "websocket.close", "code": CLOSE_TRY_LATER if not self.accepting else CLOSE_POLICY})
             return
         await send({"type": "websocket.accept"})
         try:
@@ -218,11 +226,11 @@ class MediaApp:
             self.live.discard(session)
             self._calls_changed.set()
 
-    async def _agent_for(self, call: CallInfo):  # noqa: ANN202
+    async def _agent_for(self, call: CallInfo):
         try:
             with trio.fail_after(5):
                 chosen = await self.services.db.run(calls.voice_agent_for, call.call_sid)
-        except Exception as exc:  # noqa: BLE001 - the caller still gets the default agent
+        except Exception as exc:  # the caller still gets the default agent
             log.warning("call %s: business's voice agent unknown (%s); using %s", call.call_sid, exc,
                         self.settings.voice_agent)
             chosen = None

@@ -47,8 +47,5 @@ class DropOldest(Generic[T]):
     async def get(self) -> T:
         return await self.receive_channel.receive()
 
-    def get_nowait(self) -> T:
-        return self.receive_channel.receive_nowait()
-
     def close(self) -> None:
         self.send_channel.close()

@@ -10,8 +10,8 @@ from hypercorn.trio import serve as hypercorn_serve
 from appliance.media.app import MediaApp
 from appliance.nursery.role import RoleHandle, tcp_accepts
 from appliance.services import open_services
+from appliance.serving import hypercorn_config
 from appliance.settings import Settings
-from appliance.web.serve import hypercorn_config
 
 MAX_WS_MESSAGE = 64 * 1024
 
@@ -24,7 +24,8 @@ async def serve_media(settings: Settings, stop: trio.Event, *,
         config.websocket_max_message_size = MAX_WS_MESSAGE
         app = MediaApp(services)
         closed = trio.Event()
-        binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=closed.wait))
+        serve = partial(hypercorn_serve, app, config, shutdown_trigger=closed.wait)  # type: ignore[arg-type]
+        binds = await nursery.start(serve)  # (MediaApp is a plain ASGI callable; hypercorn types it narrowly)
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.media_port
         task_status.started(RoleHandle(
             status=lambda: f"{len(app.live)} calls on {', '.join(binds)}",

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import trio
 
-from appliance.groups import leaves
 from appliance.media import metrics
 from appliance.media.audio import DropOldest, frames_for
+from appliance.nursery.exception_groups import leaves
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
@@ -184,7 +184,7 @@ class CallSession:
             await self.recorder.started(self.info)
             try:
                 agent = await self.agent_for(self.info)
-            except Exception as exc:  # noqa: BLE001 - no agent for this call ends the call, not the process
+            except Exception as exc:  # no agent for this call ends the call, not the process
                 log.warning("call %s: no voice agent: %s: %s", self.info.call_sid, type(exc).__name__, exc)
                 raise CallEnded(f"agent unavailable: {type(exc).__name__}", CLOSE_NORMAL) from exc
             try:
@@ -204,7 +204,7 @@ class CallSession:
     async def _run_agent(self, agent: Agent) -> None:
         try:
             await agent.run(self)
-        except Exception as exc:  # noqa: BLE001 - an agent's failure ends its call, never the process
+        except Exception as exc:  # an agent's failure ends its call, never the process
             log.warning("call %s: voice agent failed: %s: %s", self.info and self.info.call_sid,
                         type(exc).__name__, exc)
             raise CallEnded(f"agent failed: {type(exc).__name__}", CLOSE_NORMAL) from exc

@@ -18,7 +18,7 @@ async def open_twilio_socket(url: str) -> AsyncIterator[WebSocketConnection]:
         finally:
             # trio-websocket (0.12) leaves a client's TCP stream open when the server closed first
             # (aclose() returns early once a close reason is set); close it ourselves.
-            await ws._stream.aclose()  # noqa: SLF001
+            await ws._stream.aclose()
 
 
 def start_message(call_sid: str, stream_sid: str, token: str) -> str:

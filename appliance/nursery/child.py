@@ -45,24 +45,28 @@ class Outcome:
 
 
 async def _pump_output(stream: trio.abc.ReceiveStream, prefix: str) -> None:
-    """Child output to our stdout, each line prefixed with the role (journald reads one line per record)."""
+    """Child output to our stdout, each line prefixed with the role (journald reads one line per record).
+
+    Written from a thread (trio.wrap_file): a stdout that blocks (a full pipe, a stalled journal) must not
+    stall the supervisor's own loop and with it the watchdog it answers to."""
+    out = trio.wrap_file(sys.stdout)
     pending = b""
     async for chunk in stream:
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        for line in lines:
-            sys.stdout.write(f"{prefix}: {line.decode('utf-8', 'replace')}\n")
-        sys.stdout.flush()
+        if lines:
+            await out.write("".join(f"{prefix}: {line.decode('utf-8', 'replace')}\n" for line in lines))
+            await out.flush()
     if pending:
-        sys.stdout.write(f"{prefix}: {pending.decode('utf-8', 'replace')}\n")
-        sys.stdout.flush()
+        await out.write(f"{prefix}: {pending.decode('utf-8', 'replace')}\n")
+        await out.flush()
 
 
 async def run_child(state: ChildState, argv: Sequence[str], env: dict[str, str], socket_path: Path, *,
                     start_timeout: float, watchdog: float, stop: trio.Event) -> Outcome:
     """Run the child once, until it exits, hangs or misses its start deadline."""
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    socket_path.unlink(missing_ok=True)
+    await trio.Path(socket_path).unlink(missing_ok=True)
     await sock.bind(str(socket_path))
     child_env = {**env, "NOTIFY_SOCKET": str(socket_path), "WATCHDOG_USEC": str(int(watchdog * 1_000_000))}
     proc = await trio.lowlevel.open_process(list(argv), env=child_env, stdout=subprocess.PIPE,
@@ -71,6 +75,7 @@ async def run_child(state: ChildState, argv: Sequence[str], env: dict[str, str],
     prefix = f"{state.name}[{proc.pid}]"
     try:
         async with trio.open_nursery() as nursery:
+            assert proc.stdout is not None  # opened with stdout=PIPE
             nursery.start_soon(_pump_output, proc.stdout, prefix)
             with trio.CancelScope() as deadline:
                 deadline.deadline = trio.current_time() + start_timeout
@@ -91,7 +96,7 @@ async def run_child(state: ChildState, argv: Sequence[str], env: dict[str, str],
                 proc.kill()
                 await proc.wait()
             sock.close()
-            socket_path.unlink(missing_ok=True)
+            await trio.Path(socket_path).unlink(missing_ok=True)
             state.ready, state.pid = False, None
 
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import trio
 
-from appliance.groups import leaves
 from appliance.nursery.child import ChildState, run_child
+from appliance.nursery.exception_groups import leaves
+from appliance.nursery.roles import REPLICATED, ROLES
 from appliance.nursery.sdnotify import Notifier
 from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
-ROLE_ORDER = ("api", "media", "worker", "scheduler")
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 KILL_MARGIN = 2.0
@@ -40,13 +40,13 @@ class RoleFailedError(Exception):
 
 
 def expand_roles(roles: list[str], workers: int) -> list[str]:
-    unknown = [r for r in roles if r not in ROLE_ORDER]
+    unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise ValueError(f"unknown roles {unknown}; choose from {', '.join(ROLE_ORDER)}")
+        raise ValueError(f"unknown roles {unknown}; choose from {', '.join(ROLES)}")
     names: list[str] = []
-    for role in ROLE_ORDER:
+    for role in ROLES:
         if role in roles:
-            names += [f"worker-{i}" for i in range(1, workers + 1)] if role == "worker" else [role]
+            names += [f"{role}-{i}" for i in range(1, workers + 1)] if role in REPLICATED else [role]
     return names
 
 
@@ -77,7 +77,7 @@ class Supervisor:
                         roles.start_soon(self._supervise, name)
                 nursery.cancel_scope.cancel()  # every child is down: end the signal and report tasks
         except* RoleFailedError as group:
-            failures = leaves(group)
+            failures = [leaf for leaf in leaves(group) if isinstance(leaf, RoleFailedError)]
         finally:
             for path in self.socket_dir.glob("*"):
                 path.unlink(missing_ok=True)

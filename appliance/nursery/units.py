@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from appliance.nursery.roles import SINGLE
 from appliance.settings import SYSTEM_ENV_FILE, Settings
 
 DEFAULT_EXECUTABLE = "/opt/appliance/.venv/bin/appliance"
 WATCHDOG_SEC = 30
-PORT_ROLES = ("api", "media", "scheduler")  # the single-instance roles the supervised unit conflicts with
 
 
 def _hardening(data_dir: Path) -> str:
@@ -62,7 +62,7 @@ def _service(description: str, exec_start: str, settings: Settings, *, extra_uni
 
 def render(settings: Settings, executable: str) -> dict[str, str]:
     """File name -> contents of every unit."""
-    per_role = " ".join(f"appliance-{role}.service" for role in PORT_ROLES)
+    per_role = " ".join(f"appliance-{role}.service" for role in SINGLE)
     units = {
         "appliance.target": (
             "[Unit]\nDescription=appliance: AI phone line, WhatsApp inbox and receipts CRM\n"
@@ -79,7 +79,7 @@ def render(settings: Settings, executable: str) -> dict[str, str]:
             extra_unit="Conflicts=appliance.service\n",
         ),
     }
-    for role in ("api", "media", "scheduler"):
+    for role in SINGLE:
         units[f"appliance-{role}.service"] = _service(
             f"appliance {role} role", f"{executable} {role}", settings, extra_unit="Conflicts=appliance.service\n",
         )

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from quart import Blueprint
 from quart_trio import QuartTrio
 
-from appliance.services import Services
-from appliance.web import auth, calls, crm, health, jobs, leads, whatsapp
+from appliance.accounts import api as accounts_api
+from appliance.calls import api as calls_api
 from appliance.jobs.queue import JobQueue
+from appliance.leads import api as leads_api
+from appliance.services import Services
+from appliance.web import auth, crm, health, jobs
 from appliance.web.context import EXTENSION, JOBS_EXTENSION
 from appliance.web.errors import install_error_handlers
+from appliance.whatsapp import api as whatsapp_api
+
+# The app shell's own blueprints, then one per feature.
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    health.bp, auth.bp, jobs.bp, crm.bp,
+    accounts_api.bp, leads_api.bp, calls_api.bp, whatsapp_api.bp,
+)
 
 
 def create_app(services: Services) -> QuartTrio:
@@ -17,7 +28,7 @@ def create_app(services: Services) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = services
     app.extensions[JOBS_EXTENSION] = JobQueue(services.redis, services.keys)
-    for blueprint in (health.bp, auth.bp, leads.bp, jobs.bp, calls.bp, whatsapp.bp, crm.bp):
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     install_error_handlers(app)
     health.install_request_metrics(app)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, g, jsonify, request
 
-from appliance import accounts
+from appliance.accounts import store as accounts
 from appliance.web.context import principal, services
 from appliance.web.errors import ApiError
 
@@ -56,11 +56,11 @@ def require_auth(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
 
 
 @bp.post("/api/auth/login")
-async def login():  # noqa: ANN201
+async def login():
     body = LoginBody.model_validate(await request.get_json(force=True, silent=False) or {})
     svc = services()
 
-    def login_in_db(session) -> str | None:  # noqa: ANN001
+    def login_in_db(session) -> str | None:
         user = accounts.authenticate(session, body.email, body.password)
         return accounts.issue_token(session, user, "session", svc.settings.session_ttl) if user else None
 
@@ -77,7 +77,7 @@ async def login():  # noqa: ANN201
 
 @bp.post("/api/auth/logout")
 @require_auth
-async def logout():  # noqa: ANN201
+async def logout():
     presented = _presented_token()
     if presented and presented[1] == "cookie":
         await services().db.run(accounts.revoke_token, presented[0])
@@ -88,6 +88,6 @@ async def logout():  # noqa: ANN201
 
 @bp.get("/api/auth/me")
 @require_auth
-async def me():  # noqa: ANN201
+async def me():
     who = principal()
     return {"success": True, "user_id": who.user_id, "business_id": who.business_id, "email": who.email}

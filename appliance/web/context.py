@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import current_app, g
 
-from appliance.accounts import Principal
+from appliance.accounts.store import Principal
 from appliance.jobs.queue import JobQueue
 from appliance.services import Services
 

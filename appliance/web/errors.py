@@ -15,8 +15,8 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 from quart import Quart, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from appliance.redis import REDIS_DOWN
@@ -32,7 +32,7 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def error_response(status: int, message: str, **extra: Any):  # noqa: ANN201 (Quart response tuple)
+def error_response(status: int, message: str, **extra: Any):  # Quart response tuple
     return jsonify({"success": False, "error": message, **extra}), status
 
 
@@ -47,18 +47,18 @@ def describe_validation(exc: ValidationError) -> tuple[str, dict[str, str]]:
 
 def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ApiError)
-    async def _api_error(exc: ApiError):  # noqa: ANN202
+    async def _api_error(exc: ApiError):
         log.info("%s %s -> %d %s", request.method, request.path, exc.status, exc.message)
         return error_response(exc.status, exc.message, **exc.extra)
 
     @app.errorhandler(ValidationError)
-    async def _validation(exc: ValidationError):  # noqa: ANN202
+    async def _validation(exc: ValidationError):
         message, fields = describe_validation(exc)
         log.info("%s %s -> 422 %s", request.method, request.path, message)
         return error_response(422, message, fields=fields)
 
     @app.errorhandler(HTTPException)
-    async def _http(exc: HTTPException):  # noqa: ANN202
+    async def _http(exc: HTTPException):
         status = exc.code or 500
         message = {413: f"request body too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)"}.get(
             status, exc.description or exc.name
@@ -69,16 +69,16 @@ def install_error_handlers(app: Quart) -> None:
     for exc_type in REDIS_DOWN:
 
         @app.errorhandler(exc_type)
-        async def _redis_down(exc: Exception):  # noqa: ANN202
+        async def _redis_down(exc: Exception):
             log.warning("%s %s -> 503 redis unavailable: %s", request.method, request.path, exc)
             return error_response(503, "redis is unavailable, try again shortly")
 
     @app.errorhandler(OperationalError)
-    async def _db_down(exc: OperationalError):  # noqa: ANN202
+    async def _db_down(exc: OperationalError):
         log.warning("%s %s -> 503 database unavailable: %s", request.method, request.path, exc.orig)
         return error_response(503, "database is unavailable, try again shortly")
 
     @app.errorhandler(Exception)
-    async def _unexpected(exc: Exception):  # noqa: ANN202
+    async def _unexpected(exc: Exception):
         log.exception("%s %s -> 500", request.method, request.path)
         return error_response(500, "internal error; it has been logged")

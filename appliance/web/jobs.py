@@ -19,7 +19,7 @@ bp = Blueprint("jobs", __name__)
 
 @bp.get("/api/jobs/stats")
 @require_auth
-async def stats():  # noqa: ANN201
+async def stats():
     return {"success": True, **await job_queue().stats()}
 
 
@@ -29,7 +29,7 @@ WAIT_POLL = 0.05
 
 @bp.get("/api/jobs/<job_id>")
 @require_auth
-async def show(job_id: str):  # noqa: ANN201
+async def show(job_id: str):
     """The job's record; with ``?wait=S`` (up to 30) it first waits that long for the job to finish."""
     wait = float(int_param("wait", 0, low=0, high=30))
     q = job_queue()
@@ -45,7 +45,7 @@ async def show(job_id: str):  # noqa: ANN201
 
 @bp.post("/api/jobs/<job_id>/retry")
 @require_auth
-async def retry(job_id: str):  # noqa: ANN201
+async def retry(job_id: str):
     try:
         await job_queue().retry(job_id)
     except JobNotFoundError as exc:

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from appliance.nursery.role import RoleHandle, tcp_accepts
 from appliance.services import open_services
+from appliance.serving import hypercorn_config
 from appliance.settings import Settings
 from appliance.web.app import create_app
-
-
-def hypercorn_config(host: str, port: int, grace: float) -> Config:
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.graceful_timeout = grace
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    return config
 
 
 async def serve_api(settings: Settings, stop: trio.Event, *,

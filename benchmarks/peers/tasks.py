@@ -19,7 +19,7 @@ def stamp(key: str, sleep: float = 0.0) -> None:  # RQ
 
 
 # -- dramatiq ------------------------------------------------------------------------------------------
-def dramatiq_broker():  # noqa: ANN201
+def dramatiq_broker():
     import dramatiq
     from dramatiq.brokers.redis import RedisBroker
 

@@ -21,7 +21,7 @@ def _now() -> dt.datetime:
 def business_for_call(session: Session, requested: int | None) -> int | None:
     """The business a voice webhook belongs to: the one named in its URL, else the only one there is."""
     if requested is not None:
-        return session.get(Business, requested) and requested
+        return requested if session.get(Business, requested) is not None else None
     ids = session.scalars(select(Business.id).limit(2)).all()
     return ids[0] if len(ids) == 1 else None
 

@@ -66,7 +66,7 @@ async def send_text(base_url: str, business_id: int, jid: str, body: str, *,
 
 async def deliver(services: Any, business_id: int, jid: str, body: str) -> dict[str, Any]:
     """Send through the bridge (with its retries) and store the outbound message with how it went."""
-    from appliance import whatsapp
+    from appliance.whatsapp import store
 
     base_url = services.settings.require("baileys_url")
     try:
@@ -76,4 +76,4 @@ async def deliver(services: Any, business_id: int, jid: str, body: str) -> dict[
     except (BridgeError, trio.TooSlowError) as exc:
         log.warning("message to %s not sent: %s", jid, exc)
         status, provider_id = "error", None
-    return await services.db.run(whatsapp.store_outbound, business_id, jid, body, status, provider_id)
+    return await services.db.run(store.store_outbound, business_id, jid, body, status, provider_id)

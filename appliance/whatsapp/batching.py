@@ -7,19 +7,19 @@ one gathers behind the lock, so a flood turns into few transactions and a lone m
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import trio
 
-from appliance import whatsapp
 from appliance.db import Database
+from appliance.services import Services
+from appliance.whatsapp import store, wire
 
 
 @dataclass(eq=False)
 class _Item:
     business_id: int
-    parsed: whatsapp.Parsed
+    parsed: wire.Parsed
     done: trio.Event = field(default_factory=trio.Event)
     result: int | None = None
     error: BaseException | None = None
@@ -32,7 +32,7 @@ class InboundBatcher:
         self.lock = trio.Lock()
         self.batches = 0  # transactions written (the tests compare it with the messages stored)
 
-    async def store(self, business_id: int, parsed: whatsapp.Parsed) -> int | None:
+    async def store(self, business_id: int, parsed: wire.Parsed) -> int | None:
         """The stored message's id, or None when it was already stored."""
         item = _Item(business_id, parsed)
         self.pending.append(item)
@@ -41,9 +41,9 @@ class InboundBatcher:
                 batch, self.pending = self.pending, []
                 try:
                     with trio.CancelScope(shield=True):  # the batch carries other jobs' messages too
-                        results = await self.db.run(whatsapp.store_inbound_many,
+                        results = await self.db.run(store.store_inbound_many,
                                                     [(i.business_id, i.parsed) for i in batch])
-                except Exception as exc:  # noqa: BLE001 - every job of the batch fails and retries
+                except Exception as exc:  # every job of the batch fails and retries
                     for other in batch:
                         other.error = exc
                         other.done.set()
@@ -57,11 +57,6 @@ class InboundBatcher:
         return item.result
 
 
-_batchers: weakref.WeakKeyDictionary[Database, InboundBatcher] = weakref.WeakKeyDictionary()
-
-
-def inbound_batcher(db: Database) -> InboundBatcher:
-    """One batcher per database handle (per worker process)."""
-    if db not in _batchers:
-        _batchers[db] = InboundBatcher(db)
-    return _batchers[db]
+def inbound_batcher(services: Services) -> InboundBatcher:
+    """The role's one batcher (one per worker process), kept on its Services."""
+    return services.local.setdefault("whatsapp.batcher", InboundBatcher(services.db))

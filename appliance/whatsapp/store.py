@@ -1,151 +1,23 @@
-"""WhatsApp messages from the Baileys bridge: the webhook's shapes, parsing, and tenant-scoped storage.
+"""WhatsApp storage, tenant-scoped.
 
-Storage is exactly-once by constraint: the insert is ``ON CONFLICT DO NOTHING`` on the partial unique
-index over (business_id, provider_message_id), so a message processed twice is stored once and the second
-run learns "already stored" from the database, not by reading an error's text.
+Exactly-once by constraint: the insert is ``ON CONFLICT DO NOTHING`` on the partial unique index over
+(business_id, provider_message_id), so a message processed twice is stored once and the second run learns
+"already stored" from the database, not by reading an error's text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from appliance.leads import normalize_phone
 from appliance.models import Business, Lead, WhatsAppMessage
-
-# Baileys' numeric WAMessageStatus -> our status names
-STATUS_NAMES = {0: "error", 1: "pending", 2: "sent", 3: "delivered", 4: "read", 5: "played"}
-STATUS_RANK = {"error": 0, "pending": 1, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
-_USER_JID = re.compile(r"^(\d{5,20})(?::\d+)?@s\.whatsapp\.net$")
+from appliance.whatsapp.wire import STATUS_RANK, Parsed, phone_of
 
 
-# -- the webhook's shapes ---------------------------------------------------------------------------------
-class MessageKey(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str = Field(min_length=1, max_length=200)
-    remoteJid: str = Field(min_length=3, max_length=120)  # noqa: N815 - Baileys' field names
-    fromMe: bool = False  # noqa: N815
-    participant: str | None = None
-
-
-class WAMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    key: MessageKey
-    messageTimestamp: int | str | dict | None = None  # noqa: N815 - Long objects arrive as dicts
-    pushName: str | None = None  # noqa: N815
-    message: dict[str, Any] | None = None
-
-
-class StatusUpdate(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    key: MessageKey
-    update: dict[str, Any]
-
-
-class Payload(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    messages: list[WAMessage] = Field(default_factory=list, max_length=500)
-    updates: list[StatusUpdate] = Field(default_factory=list, max_length=500)
-
-
-class IncomingWebhook(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    tenantId: int  # noqa: N815
-    payload: Payload
-
-    @field_validator("tenantId", mode="before")
-    @classmethod
-    def _numeric(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        return value
-
-
-class SendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    jid: str | None = Field(default=None, min_length=3, max_length=120)
-    phone: str | None = Field(default=None, max_length=40)
-    text: str = Field(min_length=1, max_length=4096)
-
-    @model_validator(mode="after")
-    def _recipient(self) -> SendRequest:
-        if self.jid is None and self.phone is None:
-            raise ValueError("give jid or phone")
-        if self.jid is None:
-            self.jid = normalize_phone(self.phone).lstrip("+") + "@s.whatsapp.net"
-        return self
-
-
-# -- parsing ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Parsed:
-    provider_id: str
-    jid: str
-    from_me: bool
-    body: str | None
-    push_name: str | None
-    sent_at: dt.datetime | None
-
-    @property
-    def kind(self) -> str:
-        if self.jid.endswith("@g.us"):
-            return "group"
-        if self.jid == "status@broadcast" or self.jid.endswith("@broadcast"):
-            return "status"
-        if self.from_me:
-            return "own"
-        return "direct"
-
-    @property
-    def phone(self) -> str | None:
-        match = _USER_JID.match(self.jid)
-        return "+" + match.group(1) if match else None
-
-
-def message_text(message: dict[str, Any] | None) -> str | None:
-    """The text of a Baileys message: plain, extended, or a media caption."""
-    if not message:
-        return None
-    for wrapper in ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2"):
-        inner = (message.get(wrapper) or {}).get("message")
-        if inner:
-            return message_text(inner)
-    if isinstance(message.get("conversation"), str):
-        return message["conversation"]
-    extended = message.get("extendedTextMessage") or {}
-    if isinstance(extended.get("text"), str):
-        return extended["text"]
-    for media in ("imageMessage", "videoMessage", "documentMessage", "audioMessage", "stickerMessage"):
-        if media in message:
-            caption = (message[media] or {}).get("caption")
-            return caption if isinstance(caption, str) else f"[{media.removesuffix('Message')}]"
-    return None
-
-
-def _timestamp(value: Any) -> dt.datetime | None:
-    if isinstance(value, dict):  # protobuf Long: {"low": ..., "high": ..., "unsigned": ...}
-        value = (int(value.get("high", 0)) << 32) + (int(value.get("low", 0)) & 0xFFFFFFFF)
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        return None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds > 0 else None
-
-
-def parse(raw: dict[str, Any]) -> Parsed:
-    message = WAMessage.model_validate(raw)
-    return Parsed(message.key.id, message.key.remoteJid, message.key.fromMe, message_text(message.message),
-                  message.pushName, _timestamp(message.messageTimestamp))
-
-
-# -- storage ----------------------------------------------------------------------------------------------
 def upsert_lead(session: Session, business_id: int, phone: str, name: str | None) -> int:
     """The lead for this phone number, created on first contact; serialised per number across workers."""
     session.execute(text("SELECT pg_advisory_xact_lock(:b, hashtext(:p))"), {"b": business_id, "p": phone})
@@ -192,10 +64,10 @@ def store_outbound(session: Session, business_id: int, jid: str, body: str, stat
     """Store a message we sent. Baileys may echo our own message back through the webhook first; then
     this completes that row instead of adding a second one."""
     lead_id = None
-    match = _USER_JID.match(jid)
-    if match:
+    phone = phone_of(jid)
+    if phone:
         lead_id = session.scalar(select(Lead.id).where(Lead.business_id == business_id,
-                                                       Lead.phone == "+" + match.group(1)).limit(1))
+                                                       Lead.phone == phone).limit(1))
     values = {"business_id": business_id, "lead_id": lead_id, "jid": jid, "direction": "out", "body": body,
               "status": status, "provider_message_id": provider_id,
               "sent_at": dt.datetime.now(dt.UTC) if status == "sent" else None}
@@ -206,7 +78,7 @@ def store_outbound(session: Session, business_id: int, jid: str, body: str, stat
             set_={"direction": "out", "body": body, "lead_id": lead_id},
         ).returning(WhatsAppMessage.id)
     ).scalar_one()
-    return message_dict(session.get(WhatsAppMessage, row_id))
+    return message_dict(session.get_one(WhatsAppMessage, row_id))
 
 
 def apply_status(session: Session, business_id: int, provider_id: str, status: str) -> bool:
@@ -273,4 +145,4 @@ def mark_read(session: Session, business_id: int, jid: str) -> int:
     result = session.execute(update(WhatsAppMessage).where(
         WhatsAppMessage.business_id == business_id, WhatsAppMessage.jid == jid, WhatsAppMessage.direction == "in",
         WhatsAppMessage.read_at.is_(None)).values(read_at=func.now()))
-    return result.rowcount
+    return result.rowcount  # type: ignore[attr-defined]  # a CursorResult for an UPDATE

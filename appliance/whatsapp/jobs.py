@@ -5,28 +5,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from appliance import whatsapp
-from appliance.bridge import deliver
-from appliance.jobs.batching import inbound_batcher
-from appliance.jobs.registry import JobContext, job
+from appliance.jobs.registry import JobContext
 from appliance.redis import claim_once
+from appliance.whatsapp import store, wire
+from appliance.whatsapp.batching import inbound_batcher
+from appliance.whatsapp.bridge import deliver
 
 log = logging.getLogger(__name__)
 REPLY_CLAIM_TTL = 30 * 24 * 3600
 
 
-async def responder_hook(ctx: JobContext, business_id: int, parsed: whatsapp.Parsed) -> str | None:
+async def responder_hook(ctx: JobContext, business_id: int, parsed: wire.Parsed) -> str | None:
     """The reply a pluggable responder (a later AI issue) writes; none yet."""
     return None
 
 
-@job("whatsapp.process_message", queue="high", timeout=60)
+
 async def process_message(ctx: JobContext, business_id: int, message: dict[str, Any]) -> dict[str, Any]:
-    parsed = whatsapp.parse(message)
+    parsed = wire.parse(message)
     settings = ctx.services.settings
     if parsed.kind in ("group", "status") or (parsed.kind == "own" and not settings.whatsapp_store_own):
         return {"skipped": parsed.kind}
-    stored_id = await inbound_batcher(ctx.services.db).store(business_id, parsed)
+    stored_id = await inbound_batcher(ctx.services).store(business_id, parsed)
     if stored_id is None:
         return {"stored": False, "reason": "already stored"}
     result: dict[str, Any] = {"stored": True, "message_id": stored_id}
@@ -35,13 +35,13 @@ async def process_message(ctx: JobContext, business_id: int, message: dict[str, 
     return result
 
 
-@job("whatsapp.apply_status", queue="default", timeout=30)
+
 async def apply_status(ctx: JobContext, business_id: int, provider_id: str, status: str) -> dict[str, Any]:
-    return {"applied": await ctx.services.db.run(whatsapp.apply_status, business_id, provider_id, status)}
+    return {"applied": await ctx.services.db.run(store.apply_status, business_id, provider_id, status)}
 
 
-async def auto_reply(ctx: JobContext, business_id: int, parsed: whatsapp.Parsed) -> str:
-    mode, fixed = await ctx.services.db.run(whatsapp.reply_policy, business_id)
+async def auto_reply(ctx: JobContext, business_id: int, parsed: wire.Parsed) -> str:
+    mode, fixed = await ctx.services.db.run(store.reply_policy, business_id)
     if mode == "off":
         return "off"
     body = fixed if mode == "fixed" else await responder_hook(ctx, business_id, parsed)

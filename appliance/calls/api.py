@@ -6,7 +6,7 @@ from functools import partial
 
 from quart import Blueprint
 
-from appliance import calls
+from appliance.calls import store as calls
 from appliance.web.auth import require_auth
 from appliance.web.context import principal, services
 from appliance.web.query import int_param
@@ -16,7 +16,7 @@ bp = Blueprint("calls", __name__)
 
 @bp.get("/api/calls")
 @require_auth
-async def list_calls():  # noqa: ANN201
+async def list_calls():
     page = int_param("page", 1, low=1, high=1_000_000)
     per_page = int_param("per_page", 25, low=1, high=200)
     rows, total = await services().db.run(partial(

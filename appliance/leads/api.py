@@ -6,20 +6,14 @@ from functools import partial
 
 from quart import Blueprint, request
 
-from appliance import leads
+from appliance.leads import store as leads
 from appliance.web.auth import require_auth
+from appliance.web.body import json_object
 from appliance.web.context import principal, services
 from appliance.web.errors import ApiError
 from appliance.web.query import int_param
 
 bp = Blueprint("leads", __name__)
-
-
-async def _json_object() -> dict:
-    body = await request.get_json(force=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    return body
 
 
 def _not_found(lead_id: int) -> ApiError:
@@ -28,7 +22,7 @@ def _not_found(lead_id: int) -> ApiError:
 
 @bp.get("/api/leads")
 @require_auth
-async def list_leads():  # noqa: ANN201
+async def list_leads():
     page = int_param("page", 1, low=1, high=1_000_000)
     per_page = int_param("per_page", 25, low=1, high=200)
     status = request.args.get("status") or None
@@ -43,15 +37,15 @@ async def list_leads():  # noqa: ANN201
 
 @bp.post("/api/leads")
 @require_auth
-async def create_lead():  # noqa: ANN201
-    fields = leads.LeadCreate.model_validate(await _json_object())
+async def create_lead():
+    fields = leads.LeadCreate.model_validate(await json_object())
     lead = await services().db.run(leads.create_lead, principal().business_id, fields)
     return {"success": True, "lead": lead}, 201
 
 
 @bp.get("/api/leads/<int:lead_id>")
 @require_auth
-async def get_lead(lead_id: int):  # noqa: ANN201
+async def get_lead(lead_id: int):
     lead = await services().db.run(leads.get_lead, principal().business_id, lead_id)
     if lead is None:
         raise _not_found(lead_id)
@@ -60,8 +54,8 @@ async def get_lead(lead_id: int):  # noqa: ANN201
 
 @bp.patch("/api/leads/<int:lead_id>")
 @require_auth
-async def patch_lead(lead_id: int):  # noqa: ANN201
-    patch = leads.LeadPatch.model_validate(await _json_object())
+async def patch_lead(lead_id: int):
+    patch = leads.LeadPatch.model_validate(await json_object())
     lead = await services().db.run(leads.update_lead, principal().business_id, lead_id, patch)
     if lead is None:
         raise _not_found(lead_id)
@@ -70,7 +64,7 @@ async def patch_lead(lead_id: int):  # noqa: ANN201
 
 @bp.delete("/api/leads/<int:lead_id>")
 @require_auth
-async def delete_lead(lead_id: int):  # noqa: ANN201
+async def delete_lead(lead_id: int):
     if not await services().db.run(leads.delete_lead, principal().business_id, lead_id):
         raise _not_found(lead_id)
     return {"success": True}

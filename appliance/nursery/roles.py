@@ -32,4 +32,7 @@ async def scheduler(settings: Settings, stop: trio.Event, *, task_status: trio.T
     await serve_scheduler(settings, stop, task_status=task_status)
 
 
+# The one place role names are spelled: the order the supervisor starts them in, and which run as N copies.
 ROLES = {"api": api, "media": media, "worker": worker, "scheduler": scheduler}
+REPLICATED = ("worker",)  # WORKERS copies, named worker-1..N; every other role runs once
+SINGLE = tuple(name for name in ROLES if name not in REPLICATED)

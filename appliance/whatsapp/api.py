@@ -10,23 +10,24 @@ from __future__ import annotations
 import hmac
 import json
 import time
+
 import trio
 from pydantic import ValidationError
 from quart import Blueprint, request
 
-from appliance import whatsapp
 from appliance.redis import claim_once
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
 from appliance.web.query import int_param
+from appliance.whatsapp import store, wire
 
 bp = Blueprint("whatsapp", __name__)
 DEDUPE_SECONDS = 3 * 24 * 3600  # Baileys redelivers within minutes to hours
 ENQUEUE_TIMEOUT = 3.0
 TENANT_CACHE_SECONDS = 60.0
-_known_tenants: dict[int, float] = {}  # business id -> when the fact expires (only positives are cached)
+TENANT_CACHE_SIZE = 10_000
 
 
 def _check_secret() -> None:
@@ -40,16 +41,20 @@ def _check_secret() -> None:
 
 
 async def _tenant_exists(business_id: int) -> bool:
-    if _known_tenants.get(business_id, 0) > time.monotonic():
+    # business id -> when the fact expires; only positives are cached, and never more than TENANT_CACHE_SIZE.
+    known: dict[int, float] = services().local.setdefault("whatsapp.known_tenants", {})
+    if known.get(business_id, 0) > time.monotonic():
         return True
-    if await services().db.run(whatsapp.business_exists, business_id):
-        _known_tenants[business_id] = time.monotonic() + TENANT_CACHE_SECONDS
+    if await services().db.run(store.business_exists, business_id):
+        if len(known) >= TENANT_CACHE_SIZE:
+            known.clear()
+        known[business_id] = time.monotonic() + TENANT_CACHE_SECONDS
         return True
     return False
 
 
 @bp.post("/webhook/whatsapp/incoming")
-async def incoming():  # noqa: ANN201
+async def incoming():
     _check_secret()
     raw = await request.get_data()  # 413 above MAX_CONTENT_LENGTH, before any of it is parsed
     try:
@@ -57,7 +62,7 @@ async def incoming():  # noqa: ANN201
     except ValueError:
         raise ApiError(400, "body is not valid JSON") from None
     try:
-        hook = whatsapp.IncomingWebhook.model_validate(body)
+        hook = wire.IncomingWebhook.model_validate(body)
     except ValidationError as exc:
         message, fields = describe_validation(exc)
         raise ApiError(400, message, fields=fields) from None
@@ -73,8 +78,8 @@ async def incoming():  # noqa: ANN201
                                     unique_key=f"baileys:{tenant}:{parsed.key.id}", once_for=DEDUPE_SECONDS)
             for update in hook.payload.updates:
                 status = update.update.get("status")
-                name = whatsapp.STATUS_NAMES.get(status) if isinstance(status, int) else status
-                if name not in whatsapp.STATUS_RANK:
+                name = wire.STATUS_NAMES.get(status) if isinstance(status, int) else status
+                if name not in wire.STATUS_RANK:
                     continue
                 await queue.enqueue("whatsapp.apply_status",
                                     {"business_id": tenant, "provider_id": update.key.id, "status": name},
@@ -87,21 +92,21 @@ async def incoming():  # noqa: ANN201
 
 @bp.get("/api/whatsapp/conversations")
 @require_auth
-async def conversations():  # noqa: ANN201
+async def conversations():
     page = int_param("page", 1, low=1, high=1_000_000)
     per_page = int_param("per_page", 25, low=1, high=200)
-    rows, total = await services().db.run(whatsapp.conversations, principal().business_id, page, per_page)
+    rows, total = await services().db.run(store.conversations, principal().business_id, page, per_page)
     return {"success": True, "conversations": rows, "total": total, "page": page, "per_page": per_page}
 
 
 @bp.get("/api/whatsapp/conversations/<jid>/messages")
 @require_auth
-async def messages(jid: str):  # noqa: ANN201
+async def messages(jid: str):
     limit = int_param("limit", 50, low=1, high=500)
     before = request.args.get("before")
     if before is not None and not before.isdigit():
         raise ApiError(400, "before must be a message id")
-    rows = await services().db.run(whatsapp.messages, principal().business_id, jid,
+    rows = await services().db.run(store.messages, principal().business_id, jid,
                                    int(before) if before else None, limit)
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return {"success": True, "messages": rows, "next_before": next_before}
@@ -109,20 +114,20 @@ async def messages(jid: str):  # noqa: ANN201
 
 @bp.post("/api/whatsapp/conversations/<jid>/read")
 @require_auth
-async def mark_read(jid: str):  # noqa: ANN201
-    count = await services().db.run(whatsapp.mark_read, principal().business_id, jid)
+async def mark_read(jid: str):
+    count = await services().db.run(store.mark_read, principal().business_id, jid)
     return {"success": True, "marked": count}
 
 
 @bp.post("/api/whatsapp/send")
 @require_auth
-async def send():  # noqa: ANN201
-    from appliance.bridge import deliver
+async def send():
+    from appliance.whatsapp.bridge import deliver
 
     body = await request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
-    fields = whatsapp.SendRequest.model_validate(body)  # 422 naming the field
+    fields = wire.SendRequest.model_validate(body)  # 422 naming the field
     svc = services()
     key = request.headers.get("Idempotency-Key")
     if key:

@@ -1,0 +1,1 @@
+"""Businesses, users, sessions and API tokens (store); the business settings API."""

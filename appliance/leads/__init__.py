@@ -1,0 +1,1 @@
+"""Leads: the business's contacts (store) and their API."""
