@@ -7,6 +7,7 @@ agent and WhatsApp AI replies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 SECONDS = 1.0
 TOOL_NAMES = ("lookup_caller", "save_lead", "take_message", "end_call", "transfer_call")
@@ -47,6 +48,14 @@ class AgentConfig:
             silence_timeout=silence_timeout or base.silence_timeout,
             max_duration=max_duration or base.max_duration,
         )
+
+    @classmethod
+    def for_business(cls, settings: Any, columns: dict[str, Any]) -> AgentConfig:
+        """A business's config (``store.agent_columns``) over the settings' defaults over ours."""
+        return cls.from_row(**{
+            **columns, "instructions": columns["instructions"] or settings.realtime_instructions,
+            "silence_timeout": columns["silence_timeout"] or settings.agent_silence_timeout,
+            "max_duration": columns["max_duration"] or settings.agent_max_duration})
 
     def enabled(self, name: str) -> bool:
         if name == "transfer_call" and not self.transfer_number:

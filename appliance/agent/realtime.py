@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import trio
@@ -135,10 +135,16 @@ class RealtimeAgent:
         except* (HandshakeError, OSError) as refused:
             raise ServiceError("unreachable", str(refused.exceptions[0])) from None
 
-    def _open_websocket(self) -> AbstractAsyncContextManager[Connection]:
-        headers = [("Authorization", f"Bearer {self.api_key}")]
-        return open_websocket_url(self.url, extra_headers=headers, connect_timeout=CONNECT_TIMEOUT,
-                                  disconnect_timeout=2)
+    @asynccontextmanager
+    async def _open_websocket(self) -> AsyncIterator[Connection]:
+        headers = [(b"Authorization", f"Bearer {self.api_key}".encode())]
+        async with open_websocket_url(self.url, extra_headers=headers, connect_timeout=CONNECT_TIMEOUT,
+                                      disconnect_timeout=2) as ws:
+            try:
+                yield ws
+            finally:  # trio-websocket 0.12 leaves the TCP stream open when the server closed first
+                with trio.CancelScope(shield=True):
+                    await ws._stream.aclose()
 
     @staticmethod
     async def _send(ws: Connection, event: dict[str, Any]) -> None:

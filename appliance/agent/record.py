@@ -14,8 +14,14 @@ def add_usage(total: dict[str, int], usage: dict[str, Any] | None, prefix: str =
         if isinstance(value, int):
             total[prefix + key] = total.get(prefix + key, 0) + value
         elif isinstance(value, dict):
-            add_usage(total, value, f"{prefix}{key.removesuffix('_details').removesuffix('_token')}_")
+            add_usage(total, value, f"{prefix}{_stem(key)}_")
     return total
+
+
+def _stem(key: str) -> str:
+    """``input_token_details`` -> ``input``, ``prompt_tokens_details`` -> ``prompt``."""
+    stem = key.removesuffix("_details")
+    return stem.removesuffix("_tokens").removesuffix("_token")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from appliance.models import Lead, WhatsAppMessage
+from appliance.models import Business, Call, Lead, WhatsAppMessage
 
 MESSAGE_NOTE_LIMIT = 2000
 
@@ -73,4 +73,40 @@ def recent_messages(session: Session, business_id: int, jid: str, limit: int) ->
                WhatsAppMessage.body.isnot(None))
         .order_by(WhatsAppMessage.created_at.desc(), WhatsAppMessage.id.desc()).limit(limit)
     ).all()
-    return [(direction, body) for direction, body in reversed(rows)]
+    return [(direction, body or "") for direction, body in reversed(rows)]
+
+
+# -- calls ------------------------------------------------------------------------------------------------
+def call_context(session: Session, call_sid: str) -> dict[str, Any] | None:
+    """What the phone agent needs to know about a call: its business's agent settings and the caller."""
+    row = session.execute(select(Call, Business).join(Business, Business.id == Call.business_id)
+                          .where(Call.call_sid == call_sid)).first()
+    if row is None:
+        return None
+    call, business = row
+    lead = find_lead(session, business.id, call.from_number) if call.from_number else None
+    return {"business_id": business.id, "phone": call.from_number, "lead_id": lead.id if lead else None,
+            "name": lead.name if lead else None, "agent": agent_columns(business)}
+
+
+def agent_columns(business: Business) -> dict[str, Any]:
+    return {"instructions": business.agent_instructions, "greeting": business.agent_greeting,
+            "voice": business.agent_voice, "tools": business.agent_tools,
+            "transfer_number": business.transfer_number, "silence_timeout": business.agent_silence_seconds,
+            "max_duration": business.agent_max_call_seconds}
+
+
+def business_agent(session: Session, business_id: int) -> dict[str, Any] | None:
+    business = session.get(Business, business_id)
+    return agent_columns(business) if business else None
+
+
+def save_call_conversation(session: Session, call_sid: str, conversation: dict[str, Any]) -> bool:
+    call = session.scalar(select(Call).where(Call.call_sid == call_sid))
+    if call is None:
+        return False
+    call.transcript = conversation["transcript"]
+    call.tool_calls = conversation["tool_calls"]
+    call.usage = conversation["usage"]
+    call.lead_id = conversation["lead_id"] or call.lead_id
+    return True

@@ -47,9 +47,13 @@ class HttpxTwilioClient(AsyncHttpClient):
                       allow_redirects: bool = False) -> Response:
         async with httpx.AsyncClient(timeout=timeout or self.timeout or TIMEOUT,
                                      follow_redirects=allow_redirects) as http:
-            answer = await http.request(method.upper(), self.rebase(url), params=params, data=data,
-                                        headers=headers, auth=auth)
+            answer = await http.request(method.upper(), self.rebase(url), params=_strings(params),
+                                        data=_strings(data), headers=headers, auth=auth)
         return Response(answer.status_code, answer.text, answer.headers)
+
+
+def _strings(values: dict[str, object] | None) -> dict[str, str] | None:
+    return {k: str(v) for k, v in values.items()} if values else None
 
 
 def dial_twiml(number: str) -> str:

@@ -9,6 +9,7 @@ from quart import Blueprint
 from appliance.calls import store as calls
 from appliance.web.auth import require_auth
 from appliance.web.context import principal, services
+from appliance.web.errors import ApiError
 from appliance.web.query import int_param
 
 bp = Blueprint("calls", __name__)
@@ -22,3 +23,12 @@ async def list_calls():
     rows, total = await services().db.run(partial(
         calls.list_calls, business_id=principal().business_id, page=page, per_page=per_page))
     return {"success": True, "calls": rows, "total": total, "page": page, "per_page": per_page}
+
+
+@bp.get("/api/calls/<int:call_id>")
+@require_auth
+async def get_call(call_id: int):
+    found = await services().db.run(calls.get_call, principal().business_id, call_id)
+    if found is None:
+        raise ApiError(404, "call not found")
+    return {"success": True, "call": found}

@@ -16,6 +16,9 @@ JOBS = Catalog(
         JobSpec("diagnostics.hang", "appliance.jobs.diagnostics:hang", max_retries=0, timeout=3600),
         JobSpec("whatsapp.process_message", "appliance.whatsapp.jobs:process_message", queue="high", timeout=60),
         JobSpec("whatsapp.apply_status", "appliance.whatsapp.jobs:apply_status", timeout=30),
+        JobSpec("whatsapp.send_reply", "appliance.whatsapp.jobs:send_reply", queue="high", timeout=90),
+        JobSpec("agent.whatsapp_reply", "appliance.agent.jobs:whatsapp_reply", queue="high", timeout=120,
+                max_retries=2),
     ],
     periodic=[
     ],

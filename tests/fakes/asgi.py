@@ -68,3 +68,17 @@ class Changes:
             if self._event.is_set():
                 self._event = trio.Event()
             await self._event.wait()
+
+
+class HttpFake:
+    """A fake whose ``app`` is served on its own port by ``run`` (start it with ``nursery.start``)."""
+
+    url = ""
+
+    async def app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self.url = await nursery.start(partial(serve_asgi, self.app))
+            task_status.started(self.url)

@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import base64
 import re
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
-import trio
-
-from tests.fakes.asgi import Changes, lifespan, read_body, respond_json, serve_asgi
+from tests.fakes.asgi import Changes, HttpFake, Receive, Send, lifespan, read_body, respond_json
 
 CALL_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Calls/(?P<call>CA\w+)\.json$")
 
 
-class FakeTwilioRest:
+class FakeTwilioRest(HttpFake):
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
         self.updates: list[dict[str, Any]] = []  # {"call_sid", "form"}
         self.changes = Changes()
-        self.url = ""
 
-    async def app(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await lifespan(receive, send)
             return
@@ -45,7 +41,3 @@ class FakeTwilioRest:
                 "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{match['call']}.json",
             })
 
-    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self.url = await nursery.start(partial(serve_asgi, self.app))
-            task_status.started(self.url)
