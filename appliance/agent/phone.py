@@ -5,7 +5,10 @@ agent from the business's settings, the caller's lead and the service settings, 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
+
+import trio
 
 from appliance.agent import store
 from appliance.agent.config import AgentConfig, Caller
@@ -15,10 +18,6 @@ from appliance.agent.telephony import Telephony
 from appliance.agent.tools import Toolbox
 
 log = logging.getLogger(__name__)
-
-
-class UnknownCallError(LookupError):
-    """The media stream names a call the voice webhook never recorded."""
 
 
 def telephony(settings: Any) -> Telephony | None:
@@ -32,11 +31,20 @@ def telephony(settings: Any) -> Telephony | None:
 async def realtime_agent(services: Any, call: Any) -> RealtimeAgent:
     settings = services.settings
     api_key = settings.require("realtime_api_key")
-    found = await services.db.run(store.call_context, call.call_sid)
+    try:
+        with trio.fail_after(5):
+            found = await services.db.run(store.call_context, call.call_sid)
+        problem = "not on record"
+    except Exception as exc:  # the caller still gets an agent: a database hiccup must not drop the call
+        found, problem = None, f"{type(exc).__name__}: {exc}"
     if found is None:
-        raise UnknownCallError(f"call {call.call_sid} is not on record")
-    config = AgentConfig.for_business(settings, found["agent"])
-    caller = Caller(found["business_id"], found["phone"], found["lead_id"], found["name"], call.call_sid)
+        log.warning("call %s: business and caller unknown (%s); the agent answers with defaults, no tools",
+                    call.call_sid, problem)
+        config = replace(AgentConfig.for_business(settings, store.NO_AGENT_COLUMNS), tools=())
+        caller = Caller(0, None, call_sid=call.call_sid)
+    else:
+        config = AgentConfig.for_business(settings, found["agent"])
+        caller = Caller(found["business_id"], found["phone"], found["lead_id"], found["name"], call.call_sid)
     phone_line = telephony(settings)
 
     async def save(conversation: Conversation) -> None:

@@ -89,6 +89,10 @@ def call_context(session: Session, call_sid: str) -> dict[str, Any] | None:
             "name": lead.name if lead else None, "agent": agent_columns(business)}
 
 
+NO_AGENT_COLUMNS: dict[str, Any] = {"instructions": None, "greeting": None, "voice": None, "tools": None,
+                                    "transfer_number": None, "silence_timeout": None, "max_duration": None}
+
+
 def agent_columns(business: Business) -> dict[str, Any]:
     return {"instructions": business.agent_instructions, "greeting": business.agent_greeting,
             "voice": business.agent_voice, "tools": business.agent_tools,

@@ -102,8 +102,9 @@ class MemoryConnection:
 
 
 class FakeRealtime:
-    def __init__(self, turns: list[Turn] | None = None) -> None:
+    def __init__(self, turns: list[Turn] | None = None, *, echo: bool = False) -> None:
         self.turns = deque(turns or [])
+        self.echo = echo  # answer each appended frame with the same audio as a delta (load tests)
         self.received: list[Any] = []  # validated client events, in order
         self.headers: dict[str, str] = {}
         self.path = ""
@@ -158,21 +159,25 @@ class FakeRealtime:
                 self.changes.notify()
                 nursery.start_soon(self._run_commands, receive, nursery.cancel_scope)
                 while True:
-                    await self._on_client_event(validate_client_event(await ws.get_message()))
+                    await self._on_client_event(validate_client_event(await ws.get_message()), ws)
         except* ConnectionClosed:
             pass
 
-    async def _send(self, model: type[BaseModel], **fields: Any) -> None:
+    async def _send(self, model: type[BaseModel], *, to: Any = None, **fields: Any) -> None:
+        """Send on ``to`` (the connection that asked), else on the latest connection."""
         async with self._lock:
-            await self._ws.send_message(server_event(model, event_id=f"event_{next(self._ids)}", **fields))
+            await (to or self._ws).send_message(server_event(model, event_id=f"event_{next(self._ids)}", **fields))
 
-    async def _on_client_event(self, event: Any) -> None:
+    async def _on_client_event(self, event: Any, ws: Any) -> None:
         self.received.append(event)
         self.changes.notify()
         if event.type == "session.update":
             await self._send(rt.SessionUpdatedEvent, session=event.session.model_dump(exclude_unset=True))
         elif event.type == "response.create":
             await self._respond()
+        elif event.type == "input_audio_buffer.append" and self.echo:
+            await self._send(rt.ResponseAudioDeltaEvent, to=ws, delta=event.audio, response_id="resp_echo",
+                             item_id="item_echo", output_index=0, content_index=0)
         elif event.type == "conversation.item.truncate":
             await self._send(rt.ConversationItemTruncatedEvent, item_id=event.item_id, content_index=0,
                              audio_end_ms=event.audio_end_ms)
