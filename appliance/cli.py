@@ -148,6 +148,23 @@ def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_receipts(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.receipts import cli
+
+    if args.action == "sync":
+        return trio.run(cli.sync_command, settings, args.business, args.mode)
+    return trio.run(cli.status_command, settings)
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.receipts import cli
+
+    if args.action == "generate":
+        print(cli.generate_key())
+        return 0
+    return trio.run(cli.rotate_command, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
                       "end_call,transfer_call (empty: none)")
     for command in agent.choices.values():
         command.set_defaults(fn=cmd_agent)
+
+    receipts = sub.add_parser("receipts", help="Gmail receipts").add_subparsers(dest="action", required=True)
+    rs = receipts.add_parser("sync", help="start a sync run for a business (enqueues receipts.sync)")
+    rs.add_argument("--business", type=int, required=True)
+    rs.add_argument("--mode", choices=["incremental", "full"], default="incremental")
+    rs.set_defaults(fn=cmd_receipts)
+    receipts.add_parser("status", help="mailboxes and their latest sync runs").set_defaults(fn=cmd_receipts)
+
+    keys = sub.add_parser("keys", help="ENCRYPTION_KEY maintenance").add_subparsers(dest="action", required=True)
+    keys.add_parser("rotate", help="re-encrypt stored tokens with the first ENCRYPTION_KEY key").set_defaults(
+        fn=cmd_keys)
+    keys.add_parser("generate", help="print a new Fernet key").set_defaults(fn=cmd_keys)
 
     lt = sub.add_parser("loadtest", help="load tests")
     lt.add_argument("kind", choices=["calls", "webhooks"])

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -135,6 +137,13 @@ class WhatsAppMessage(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
     )
+    # what the message is, and what happened to it since (edits, deletes, reactions; issue 11)
+    kind: Mapped[str | None] = mapped_column(String(30))  # text, image, voice, location, ... (whatsapp.content)
+    placeholder: Mapped[bool] = mapped_column(Boolean, server_default=false())  # Baileys could not decrypt it yet
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # type, mimetype, size, file_name, duration, path
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # details, reply_to, reactions, votes, history
+    edited_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class Call(Base):
@@ -174,10 +183,20 @@ class Receipt(Base):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
     received_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    status: Mapped[str] = mapped_column(String(20), server_default="pending_review")
+    status: Mapped[str] = mapped_column(String(20), server_default="new")
     gmail_message_id: Mapped[str | None] = mapped_column(String(64))
     preview_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()
+    # Added by 0012: what the previews issue renders, and where the receipt was found.
+    sender: Mapped[str | None] = mapped_column(String(320))
+    body_html: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(20))  # "markup", "body" or "pdf"
+    thumbnail_path: Mapped[str | None] = mapped_column(Text)
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("receipt_sync_runs.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
+    )
 
 
 class ReceiptAttachment(Base):
@@ -190,10 +209,17 @@ class ReceiptAttachment(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     storage_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()
+    sha256: Mapped[str | None] = mapped_column(String(64))  # added by 0012
+    thumbnail_path: Mapped[str | None] = mapped_column(Text)  # added by 0012, filled by previews
 
 
 class ReceiptSyncRun(Base):
     __tablename__ = "receipt_sync_runs"
+    __table_args__ = (
+        # One active run per business, enforced by the database (DESIGN.md: two racing POSTs, one 202).
+        Index("uq_receipt_sync_runs_active", "business_id", unique=True,
+              postgresql_where=text("status IN ('queued', 'running')")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = _tenant()
     job_id: Mapped[str | None] = mapped_column(String(64))
@@ -209,6 +235,8 @@ class ReceiptSyncRun(Base):
     last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # added by 0012: page token / history id
+    last_progress_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)  # added by 0012
 
 
 class GmailConnection(Base):
@@ -219,6 +247,37 @@ class GmailConnection(Base):
     encrypted_refresh_token: Mapped[str] = mapped_column(Text)
     scopes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()
+    # Added by 0012: "ok" or "needs_reconnect", and the history id incremental syncs start from.
+    status: Mapped[str] = mapped_column(String(20), server_default="ok")
+    history_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+class WhatsAppIdentity(Base):
+    """One person's linked identity (LID) and phone number, as WhatsApp revealed them to a business."""
+
+    __tablename__ = "whatsapp_identity"
+    __table_args__ = (
+        UniqueConstraint("business_id", "lid"),
+        Index("ix_whatsapp_identity_business_id_phone", "business_id", "phone"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), nullable=False)
+    lid: Mapped[str] = mapped_column(String(120))  # "<digits>@lid"
+    phone: Mapped[str] = mapped_column(String(40))  # "+<digits>"
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class WhatsAppPendingEvent(Base):
+    """An edit, delete, reaction or vote whose message has not arrived yet; applied when it does."""
+
+    __tablename__ = "whatsapp_pending_event"
+    __table_args__ = (UniqueConstraint("business_id", "target_provider_id", "dedupe"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), nullable=False)
+    target_provider_id: Mapped[str] = mapped_column(String(200))
+    dedupe: Mapped[str] = mapped_column(String(300))
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = _now()

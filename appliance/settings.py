@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 20 * SECONDS
     llm_max_retries: int = 2  # on connection errors, 408, 409, 429 and 5xx, with backoff (openai client)
+    # Receipts (Gmail): DESIGN.md "Receipts (Gmail)". Tests point the three URLs at a local fake Google.
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    gmail_api_url: str = "https://gmail.googleapis.com/"
+    chromium_path: str = "/usr/bin/chromium"
+    gmail_quota_units: float = 240.0  # per second per mailbox; Gmail allows 250 (a message read costs 5)
+    receipts_sync_slice: float = 240 * SECONDS  # a sync job hands over to a follow-up job after this long
+    receipts_max_attachment_bytes: int = 20 * 1024 * 1024
 
     @field_validator("database_url")
     @classmethod

@@ -17,7 +17,7 @@ from appliance.services import open_services
 from appliance.web.app import create_app
 from appliance.web.serve import serve_api
 from appliance.whatsapp.batching import InboundBatcher, inbound_batcher
-from appliance.whatsapp.wire import parse
+from appliance.whatsapp.incoming import parse
 from tests.conftest import bearer, make_tenant
 from tests.fake_bridge import FakeBridge
 from tests.helpers import wait_until
@@ -117,7 +117,7 @@ async def test_redelivered_message_is_enqueued_once_and_stored_once(wa):
     # Processing the same message again (a job re-run after a crash) stores nothing new either.
     again = await queue.enqueue("whatsapp.process_message", {"business_id": tenant, "message": message})
     await wait_until(lambda: drained(queue))
-    assert (await queue.get(again))["result"] == {"stored": False, "reason": "already stored"}
+    assert (await queue.get(again))["result"] == {"outcome": "duplicate", "message_id": None}
     conversations = await (await client.get("/api/whatsapp/conversations", headers=bearer(token))).get_json()
     (conversation,) = conversations["conversations"]
     assert conversation["jid"] == "15551230000@s.whatsapp.net" and conversation["lead_name"] == "Ada"
@@ -283,15 +283,15 @@ async def test_messages_arriving_together_are_written_in_one_transaction(service
     tenant, _, _ = await make_tenant(services)
     batcher = InboundBatcher(services.db)
     messages = [parse(wa_message(f"B{i}", phone=f"1555{i % 4:07d}")) for i in range(20)]
-    results: dict[int, int | None] = {}
+    results: dict[int, str] = {}
 
     async def store(i: int) -> None:
-        results[i] = await batcher.store(tenant, messages[i])
+        results[i] = (await batcher.store(tenant, messages[i])).outcome
 
     async with trio.open_nursery() as nursery:
         for i in range(20):
             nursery.start_soon(store, i)
     # Taking the lock yields once, so the 19 others have joined the pending list before the first writes.
-    assert batcher.batches == 1 and all(isinstance(v, int) for v in results.values())
-    assert await batcher.store(tenant, messages[0]) is None  # already stored
+    assert batcher.batches == 1 and set(results.values()) == {"stored"}
+    assert (await batcher.store(tenant, messages[0])).outcome == "duplicate"  # already stored
     assert await count(services, tenant) == 20

@@ -3,7 +3,7 @@
 code. The worker resolves a job's ``"module:function"`` the first time it runs one.
 """
 
-from appliance.jobs.registry import Catalog, JobSpec
+from appliance.jobs.registry import Catalog, JobSpec, Periodic
 
 JOBS = Catalog(
     [
@@ -19,7 +19,14 @@ JOBS = Catalog(
         JobSpec("whatsapp.send_reply", "appliance.whatsapp.jobs:send_reply", queue="high", timeout=90),
         JobSpec("agent.whatsapp_reply", "appliance.agent.jobs:whatsapp_reply", queue="high", timeout=120,
                 max_retries=2),
+        JobSpec("whatsapp.apply_update", "appliance.whatsapp.jobs:apply_update", queue="high", timeout=30),
+        JobSpec("whatsapp.learn_identity", "appliance.whatsapp.jobs:learn_identity", queue="high", timeout=30),
+        JobSpec("whatsapp.fetch_media", "appliance.whatsapp.jobs:fetch_media", queue="low", timeout=180, max_retries=5),
+        JobSpec("receipts.sync", "appliance.receipts.jobs:sync_job", timeout=600, max_retries=8),
+        JobSpec("receipts.reap_stale", "appliance.receipts.jobs:reap_stale_job", queue="low", max_retries=0,
+                timeout=60),
     ],
     periodic=[
+        Periodic("receipts.reap_stale", 60),
     ],
 )

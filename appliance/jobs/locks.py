@@ -43,10 +43,15 @@ class LeaseLock:
 
 
 @asynccontextmanager
-async def hold(redis: Redis, keys: Keys, name: str, ttl: float = 30.0) -> AsyncIterator[LeaseLock]:
+async def hold(redis: Redis, keys: Keys, name: str, ttl: float = 30.0,
+               wait: float = 0.0) -> AsyncIterator[LeaseLock]:
+    """``wait``: keep trying that many seconds (a holder that died frees it within ``ttl``)."""
     lock = LeaseLock(redis, keys, name, ttl)
-    if not await lock.acquire():
-        raise LockHeldError(f"lock {name} is held by another worker")
+    deadline = trio.current_time() + wait
+    while not await lock.acquire():
+        if trio.current_time() >= deadline:
+            raise LockHeldError(f"lock {name} is held by another worker")
+        await trio.sleep(min(0.1, ttl / 10))
 
     async def renew() -> None:
         while True:

@@ -7,8 +7,10 @@ from quart_trio import QuartTrio
 
 from appliance.accounts import api as accounts_api
 from appliance.calls import api as calls_api
+from appliance.files import api as files_api
 from appliance.jobs.queue import JobQueue
 from appliance.leads import api as leads_api
+from appliance.receipts import api as receipts_api
 from appliance.services import Services
 from appliance.web import auth, crm, health, jobs
 from appliance.web.context import EXTENSION, JOBS_EXTENSION
@@ -18,7 +20,7 @@ from appliance.whatsapp import api as whatsapp_api
 # The app shell's own blueprints, then one per feature.
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.bp, auth.bp, jobs.bp, crm.bp,
-    accounts_api.bp, leads_api.bp, calls_api.bp, whatsapp_api.bp,
+    accounts_api.bp, leads_api.bp, calls_api.bp, whatsapp_api.bp, receipts_api.bp, files_api.bp,
 )
 
 

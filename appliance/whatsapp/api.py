@@ -1,27 +1,36 @@
 """WhatsApp over HTTP: the Baileys bridge's webhook (enqueue only) and the tenant's inbox.
 
 The webhook does no work beyond checking and enqueueing: one ``whatsapp.process_message`` job per
-message, unique by ``baileys:<tenant>:<key.id>`` for DEDUPE_SECONDS, so a redelivery enqueues nothing.
-Redis down is a 503 (Baileys retries; what was enqueued before the failure dedupes on the retry).
+message, unique by ``baileys:<tenant>:<key.id>`` for DEDUPE_SECONDS (a decryption placeholder by
+``...:placeholder``, so it never keeps the real message with its id out), so a redelivery enqueues nothing;
+one ``whatsapp.apply_status`` per status, one ``whatsapp.apply_update`` per edit/delete/reaction update, one
+``whatsapp.learn_identity`` per LID mapping. Redis down is a 503 (Baileys retries; what was enqueued
+before the failure dedupes on the retry).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import trio
 from pydantic import ValidationError
 from quart import Blueprint, request
 
+from appliance.files import file_url
+from appliance.jobs.queue import JobQueue
 from appliance.redis import claim_once
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
 from appliance.web.query import int_param
-from appliance.whatsapp import store, wire
+from appliance.whatsapp import identity, store, wire
+from appliance.whatsapp.incoming import is_placeholder
 
 bp = Blueprint("whatsapp", __name__)
 DEDUPE_SECONDS = 3 * 24 * 3600  # Baileys redelivers within minutes to hours
@@ -53,6 +62,20 @@ async def _tenant_exists(business_id: int) -> bool:
     return False
 
 
+async def _enqueue_update(queue: JobQueue, tenant: int, update: wire.StatusUpdate, raw: dict[str, Any]) -> None:
+    """A status moves a sent message forward; an edit, delete or reaction changes its message."""
+    status = update.update.get("status")
+    name = wire.STATUS_NAMES.get(status) if isinstance(status, int) else status
+    if name in wire.STATUS_RANK:
+        await queue.enqueue("whatsapp.apply_status",
+                            {"business_id": tenant, "provider_id": update.key.id, "status": name},
+                            unique_key=f"baileys-status:{tenant}:{update.key.id}:{name}", once_for=DEDUPE_SECONDS)
+    if update.reaction is not None or "message" in update.update:
+        digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:24]
+        await queue.enqueue("whatsapp.apply_update", {"business_id": tenant, "update": raw},
+                            unique_key=f"baileys-update:{tenant}:{update.key.id}:{digest}", once_for=DEDUPE_SECONDS)
+
+
 @bp.post("/webhook/whatsapp/incoming")
 async def incoming():
     _check_secret()
@@ -70,24 +93,26 @@ async def incoming():
     if not await _tenant_exists(tenant):
         raise ApiError(404, f"tenantId: no business {tenant}")
     queue = job_queue()
-    raw_messages = body["payload"].get("messages") or []
+    payload = body["payload"]
     try:
         with trio.fail_after(ENQUEUE_TIMEOUT):
-            for parsed, raw_message in zip(hook.payload.messages, raw_messages, strict=True):
+            for parsed, raw_message in zip(hook.payload.messages, payload.get("messages") or [], strict=True):
+                # A decryption placeholder and the real message share an id: each has its own key, so the
+                # placeholder never keeps the real one out.
+                kind = ":placeholder" if is_placeholder(raw_message) else ""
                 await queue.enqueue("whatsapp.process_message", {"business_id": tenant, "message": raw_message},
-                                    unique_key=f"baileys:{tenant}:{parsed.key.id}", once_for=DEDUPE_SECONDS)
-            for update in hook.payload.updates:
-                status = update.update.get("status")
-                name = wire.STATUS_NAMES.get(status) if isinstance(status, int) else status
-                if name not in wire.STATUS_RANK:
-                    continue
-                await queue.enqueue("whatsapp.apply_status",
-                                    {"business_id": tenant, "provider_id": update.key.id, "status": name},
-                                    unique_key=f"baileys-status:{tenant}:{update.key.id}:{name}",
+                                    unique_key=f"baileys:{tenant}:{parsed.key.id}{kind}", once_for=DEDUPE_SECONDS)
+            for update, raw_update in zip(hook.payload.updates, payload.get("updates") or [], strict=True):
+                await _enqueue_update(queue, tenant, update, raw_update)
+            for mapping in hook.payload.lidMappings:
+                await queue.enqueue("whatsapp.learn_identity", {"business_id": tenant, "lid": mapping.lid,
+                                                                "pn": mapping.pn},
+                                    unique_key=f"baileys-lid:{tenant}:{mapping.lid}:{mapping.pn}",
                                     once_for=DEDUPE_SECONDS)
     except trio.TooSlowError:
         raise ApiError(503, f"redis did not answer within {ENQUEUE_TIMEOUT:g}s, try again shortly") from None
-    return {"success": True, "messages": len(hook.payload.messages), "updates": len(hook.payload.updates)}
+    return {"success": True, "messages": len(hook.payload.messages), "updates": len(hook.payload.updates),
+            "lidMappings": len(hook.payload.lidMappings)}
 
 
 @bp.get("/api/whatsapp/conversations")
@@ -106,8 +131,11 @@ async def messages(jid: str):
     before = request.args.get("before")
     if before is not None and not before.isdigit():
         raise ApiError(400, "before must be a message id")
-    rows = await services().db.run(store.messages, principal().business_id, jid,
-                                   int(before) if before else None, limit)
+    business_id = principal().business_id
+    jid = await services().db.run(identity.conversation_jid, business_id, jid)
+    settings = services().settings  # media links are signed with ENCRYPTION_KEY; without it they are left out
+    files = functools.partial(file_url, settings, business_id) if settings.encryption_key else None
+    rows = await services().db.run(store.messages, business_id, jid, int(before) if before else None, limit, files)
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return {"success": True, "messages": rows, "next_before": next_before}
 

@@ -13,15 +13,16 @@ import trio
 
 from appliance.db import Database
 from appliance.services import Services
-from appliance.whatsapp import store, wire
+from appliance.whatsapp.inbound import Stored, store_incoming_many
+from appliance.whatsapp.incoming import Incoming
 
 
 @dataclass(eq=False)
 class _Item:
     business_id: int
-    parsed: wire.Parsed
+    message: Incoming
     done: trio.Event = field(default_factory=trio.Event)
-    result: int | None = None
+    result: Stored | None = None
     error: BaseException | None = None
 
 
@@ -32,17 +33,16 @@ class InboundBatcher:
         self.lock = trio.Lock()
         self.batches = 0  # transactions written (the tests compare it with the messages stored)
 
-    async def store(self, business_id: int, parsed: wire.Parsed) -> int | None:
-        """The stored message's id, or None when it was already stored."""
-        item = _Item(business_id, parsed)
+    async def store(self, business_id: int, message: Incoming) -> Stored:
+        """What became of the message (see inbound.Stored)."""
+        item = _Item(business_id, message)
         self.pending.append(item)
         async with self.lock:
             if not item.done.is_set():
                 batch, self.pending = self.pending, []
                 try:
                     with trio.CancelScope(shield=True):  # the batch carries other jobs' messages too
-                        results = await self.db.run(store.store_inbound_many,
-                                                    [(i.business_id, i.parsed) for i in batch])
+                        results = await self.db.run(store_incoming_many, [(i.business_id, i.message) for i in batch])
                 except Exception as exc:  # every job of the batch fails and retries
                     for other in batch:
                         other.error = exc
@@ -54,6 +54,7 @@ class InboundBatcher:
                         other.done.set()
         if item.error is not None:
             raise item.error
+        assert item.result is not None
         return item.result
 
 

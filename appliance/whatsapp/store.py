@@ -1,13 +1,12 @@
-"""WhatsApp storage, tenant-scoped.
+"""WhatsApp storage, tenant-scoped: leads of WhatsApp contacts, outbound messages, statuses, the inbox.
 
-Exactly-once by constraint: the insert is ``ON CONFLICT DO NOTHING`` on the partial unique index over
-(business_id, provider_message_id), so a message processed twice is stored once and the second run learns
-"already stored" from the database, not by reading an error's text.
+What arrives from Baileys is stored by ``inbound`` (exactly once, by constraint); its events by ``events``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, case, func, select, text, update
@@ -15,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from appliance.models import Business, Lead, WhatsAppMessage
-from appliance.whatsapp.wire import STATUS_RANK, Parsed, phone_of
+from appliance.whatsapp.wire import STATUS_RANK, phone_of
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, name: str | None) -> int:
@@ -30,33 +29,6 @@ def upsert_lead(session: Session, business_id: int, phone: str, name: str | None
     elif name and not lead.name:
         lead.name = name
     return lead.id
-
-
-def store_inbound_many(session: Session, items: list[tuple[int, Parsed]]) -> list[int | None]:
-    """Store many inbound messages in one transaction (see InboundBatcher); ids in the given order.
-
-    Leads are upserted in (business, phone) order, so two batches in two workers take the per-number
-    advisory locks in the same order and cannot deadlock.
-    """
-    for business_id, parsed in sorted(items, key=lambda item: (item[0], item[1].phone or "")):
-        if parsed.phone:
-            upsert_lead(session, business_id, parsed.phone, parsed.push_name)
-    return [store_inbound(session, business_id, parsed) for business_id, parsed in items]
-
-
-def store_inbound(session: Session, business_id: int, parsed: Parsed) -> int | None:
-    """Store one inbound message; returns its id, or None when it was already stored."""
-    lead_id = upsert_lead(session, business_id, parsed.phone, parsed.push_name) if parsed.phone else None
-    row = session.execute(
-        insert(WhatsAppMessage).values(
-            business_id=business_id, lead_id=lead_id, jid=parsed.jid, direction="out" if parsed.from_me else "in",
-            body=parsed.body, provider_message_id=parsed.provider_id, status="received", sent_at=parsed.sent_at,
-        ).on_conflict_do_nothing(
-            index_elements=[WhatsAppMessage.business_id, WhatsAppMessage.provider_message_id],
-            index_where=WhatsAppMessage.provider_message_id.isnot(None),
-        ).returning(WhatsAppMessage.id)
-    ).scalar()
-    return row
 
 
 def store_outbound(session: Session, business_id: int, jid: str, body: str, status: str,
@@ -75,7 +47,7 @@ def store_outbound(session: Session, business_id: int, jid: str, body: str, stat
         insert(WhatsAppMessage).values(**values).on_conflict_do_update(
             index_elements=[WhatsAppMessage.business_id, WhatsAppMessage.provider_message_id],
             index_where=WhatsAppMessage.provider_message_id.isnot(None),
-            set_={"direction": "out", "body": body, "lead_id": lead_id},
+            set_={"direction": "out", "body": body, "lead_id": lead_id, "placeholder": False},
         ).returning(WhatsAppMessage.id)
     ).scalar_one()
     return message_dict(session.get_one(WhatsAppMessage, row_id))
@@ -104,13 +76,26 @@ def reply_policy(session: Session, business_id: int) -> tuple[str, str | None]:
 
 
 # -- the inbox --------------------------------------------------------------------------------------------
-def message_dict(row: WhatsAppMessage) -> dict[str, Any]:
+def message_dict(row: WhatsAppMessage, files: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+    """A message as the inbox shows it. ``body`` is what to display: the text or caption, a typed
+    placeholder for media with no caption ("[voice note 0:07]"), "message deleted" once deleted for everyone.
+    ``files`` turns a stored media path into a signed URL."""
+    meta = row.meta or {}
+    media = dict(row.media) if row.media else None
+    if media is not None:  # "path" is relative to DATA_DIR once the file is fetched (whatsapp.media)
+        media["url"] = files(media["path"]) if files and media.get("path") else None
+    body = "message deleted" if row.deleted_at else row.body
+    if row.placeholder and body is None:
+        body = "waiting for this message"
     return {
-        "id": row.id, "jid": row.jid, "direction": row.direction, "body": row.body,
+        "id": row.id, "jid": row.jid, "direction": row.direction, "body": body, "kind": row.kind or "text",
         "provider_message_id": row.provider_message_id, "status": row.status,
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
         "read_at": row.read_at.isoformat() if row.read_at else None,
         "created_at": row.created_at.isoformat(),
+        "media": media, "placeholder": row.placeholder, "deleted": row.deleted_at is not None,
+        "edited": row.edited_at is not None, "history": [] if row.deleted_at else meta.get("history", []),
+        "reactions": meta.get("reactions", {}), "reply_to": meta.get("reply_to"), "details": meta.get("details", {}),
     }
 
 
@@ -132,13 +117,13 @@ def conversations(session: Session, business_id: int, page: int, per_page: int
             for m, unread, name in rows], total
 
 
-def messages(session: Session, business_id: int, jid: str, before: int | None, limit: int
-             ) -> list[dict[str, Any]]:
+def messages(session: Session, business_id: int, jid: str, before: int | None, limit: int,
+             files: Callable[[str], str | None] | None = None) -> list[dict[str, Any]]:
     """Newest first; pass the smallest id you have as ``before`` for the next page."""
     query = select(WhatsAppMessage).where(WhatsAppMessage.business_id == business_id, WhatsAppMessage.jid == jid)
     if before is not None:
         query = query.where(WhatsAppMessage.id < before)
-    return [message_dict(m) for m in session.scalars(query.order_by(WhatsAppMessage.id.desc()).limit(limit))]
+    return [message_dict(m, files) for m in session.scalars(query.order_by(WhatsAppMessage.id.desc()).limit(limit))]
 
 
 def mark_read(session: Session, business_id: int, jid: str) -> int:

@@ -1,10 +1,13 @@
-"""WhatsApp messages from the Baileys bridge: the webhook's shapes and parsing a message into ``Parsed``."""
+"""The Baileys bridge's webhook shapes, checked at the door; what a message means is ``incoming.parse``.
+
+``payload.messages``: WAMessages from ``messages.upsert``; ``payload.updates``: items of ``messages.update``
+(statuses, edits, deletes) or ``messages.reaction``; ``payload.lidMappings``: ``lid-mapping.update``
+events (``{"lid", "pn"}``).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -35,15 +38,25 @@ class WAMessage(BaseModel):
 
 
 class StatusUpdate(BaseModel):
+    """A ``messages.update`` item (``update``), or a ``messages.reaction`` item (``reaction``)."""
+
     model_config = ConfigDict(extra="allow")
     key: MessageKey
-    update: dict[str, Any]
+    update: dict[str, Any] = Field(default_factory=dict)
+    reaction: dict[str, Any] | None = None
+
+
+class LidMapping(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    lid: str = Field(min_length=5, max_length=120, pattern=r"@(hosted\.)?lid$")
+    pn: str = Field(min_length=5, max_length=120, pattern=r"^\d{5,20}(:\d+)?@(s\.whatsapp\.net|hosted)$")
 
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="allow")
     messages: list[WAMessage] = Field(default_factory=list, max_length=500)
     updates: list[StatusUpdate] = Field(default_factory=list, max_length=500)
+    lidMappings: list[LidMapping] = Field(default_factory=list, max_length=500)
 
 
 class IncomingWebhook(BaseModel):
@@ -74,68 +87,7 @@ class SendRequest(BaseModel):
         return self
 
 
-# -- parsing ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Parsed:
-    provider_id: str
-    jid: str
-    from_me: bool
-    body: str | None
-    push_name: str | None
-    sent_at: dt.datetime | None
-
-    @property
-    def kind(self) -> str:
-        if self.jid.endswith("@g.us"):
-            return "group"
-        if self.jid == "status@broadcast" or self.jid.endswith("@broadcast"):
-            return "status"
-        if self.from_me:
-            return "own"
-        return "direct"
-
-    @property
-    def phone(self) -> str | None:
-        return phone_of(self.jid)
-
-
 def phone_of(jid: str) -> str | None:
     """The E.164 phone number of a user JID (``<digits>[:device]@s.whatsapp.net``), else None."""
     match = _USER_JID.match(jid)
     return "+" + match.group(1) if match else None
-
-
-def message_text(message: dict[str, Any] | None) -> str | None:
-    """The text of a Baileys message: plain, extended, or a media caption."""
-    if not message:
-        return None
-    for wrapper in ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2"):
-        inner = (message.get(wrapper) or {}).get("message")
-        if inner:
-            return message_text(inner)
-    if isinstance(message.get("conversation"), str):
-        return message["conversation"]
-    extended = message.get("extendedTextMessage") or {}
-    if isinstance(extended.get("text"), str):
-        return extended["text"]
-    for media in ("imageMessage", "videoMessage", "documentMessage", "audioMessage", "stickerMessage"):
-        if media in message:
-            caption = (message[media] or {}).get("caption")
-            return caption if isinstance(caption, str) else f"[{media.removesuffix('Message')}]"
-    return None
-
-
-def _timestamp(value: Any) -> dt.datetime | None:
-    if isinstance(value, dict):  # protobuf Long: {"low": ..., "high": ..., "unsigned": ...}
-        value = (int(value.get("high", 0)) << 32) + (int(value.get("low", 0)) & 0xFFFFFFFF)
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        return None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds > 0 else None
-
-
-def parse(raw: dict[str, Any]) -> Parsed:
-    message = WAMessage.model_validate(raw)
-    return Parsed(message.key.id, message.key.remoteJid, message.key.fromMe, message_text(message.message),
-                  message.pushName, _timestamp(message.messageTimestamp))
