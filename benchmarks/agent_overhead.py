@@ -3,8 +3,8 @@
 The media role (``appliance media``, pinned to CPU 0) serves N simulated calls (``appliance loadtest
 calls``, CPU 1) twice: once with the ``echo`` agent, once with ``realtime`` bridged to the local GA
 Realtime fake (``tests/fakes/realtime.py`` in echo mode, CPU 1: each appended frame comes back as an audio
-delta, so the caller gets every frame back either way). The media role's CPU seconds over frames
-returned gives the cost per frame; the difference is the agent's overhead (a JSON event each way, the
+delta, so the caller gets every frame back either way). The media role's CPU seconds over the caller's
+frames gives the cost per frame; the difference is the agent's overhead (a JSON event each way, the
 WebSocket to the service, and a mark after each delta). Real deltas carry 100 ms or more, so one mark per
 20 ms frame is the worst case.
 
@@ -66,11 +66,11 @@ def measure(agent: str, calls: int, seconds: float, realtime_port: int, database
                               "--calls", str(calls), "--seconds", str(seconds), "--server-pid", str(server.pid),
                               "--url", f"ws://127.0.0.1:{port}/ws/twilio-media"],
                              env=dict(ENV, TWILIO_AUTH_TOKEN=TOKEN, LOG_LEVEL="WARNING"),
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True, timeout=seconds + 120)
         result = json.loads(out.stdout)
-        # Whole calls (connect, stream, hang up, records) over the frames returned: per-call costs included.
+        # Whole calls (connect, stream, hang up, records) over the caller's frames: per-call costs included.
         result["cpu_us_per_frame"] = 1e6 * (procinfo.cpu_seconds(server.pid) - cpu_before) / max(
-            1, result["frames_echoed"])
+            1, result["frames_sent"])
         return result
     finally:
         server.terminate()

@@ -30,6 +30,8 @@ from trio_websocket import CloseReason, ConnectionClosed, WebSocketRequest
 from tests.fakes.asgi import Changes
 
 CLIENT_EVENT = TypeAdapter(rt.RealtimeClientEvent)
+APPEND_PREFIX = '{"type":"input_audio_buffer.append"'
+ECHO_VALIDATED = 50  # appends of a connection validated in full before the echo fast path
 USAGE = {"input_tokens": 120, "output_tokens": 40, "total_tokens": 160,
          "input_token_details": {"audio_tokens": 100, "text_tokens": 20, "cached_tokens": 0},
          "output_token_details": {"audio_tokens": 30, "text_tokens": 10}}
@@ -104,7 +106,9 @@ class MemoryConnection:
 class FakeRealtime:
     def __init__(self, turns: list[Turn] | None = None, *, echo: bool = False) -> None:
         self.turns = deque(turns or [])
-        self.echo = echo  # answer each appended frame with the same audio as a delta (load tests)
+        # Load tests: answer each appended frame with the same audio as a delta, and nothing else. Once the
+        # first appends of a connection have validated, later ones take a fast path (same shape, new audio).
+        self.echo = echo
         self.received: list[Any] = []  # validated client events, in order
         self.headers: dict[str, str] = {}
         self.path = ""
@@ -113,6 +117,7 @@ class FakeRealtime:
         self._ws: Any = None
         self._lock = trio.Lock()
         self._commands: trio.MemorySendChannel[Any] | None = None
+        self._echo_template: str | None = None
 
     # -- what the test looks at --------------------------------------------------------------------------
     def of_type(self, kind: str) -> list[Any]:
@@ -158,8 +163,15 @@ class FakeRealtime:
                 self._commands = send
                 self.changes.notify()
                 nursery.start_soon(self._run_commands, receive, nursery.cancel_scope)
+                appends = 0
                 while True:
-                    await self._on_client_event(validate_client_event(await ws.get_message()), ws)
+                    raw = await ws.get_message()
+                    if self.echo and appends > ECHO_VALIDATED and raw.startswith(APPEND_PREFIX):
+                        await self._echo(ws, json.loads(raw)["audio"])
+                        continue
+                    event = validate_client_event(raw)
+                    appends += event.type == "input_audio_buffer.append"
+                    await self._on_client_event(event, ws)
         except* ConnectionClosed:
             pass
 
@@ -176,13 +188,19 @@ class FakeRealtime:
         elif event.type == "response.create":
             await self._respond()
         elif event.type == "input_audio_buffer.append" and self.echo:
-            await self._send(rt.ResponseAudioDeltaEvent, to=ws, delta=event.audio, response_id="resp_echo",
-                             item_id="item_echo", output_index=0, content_index=0)
+            await self._echo(ws, event.audio)
         elif event.type == "conversation.item.truncate":
             await self._send(rt.ConversationItemTruncatedEvent, item_id=event.item_id, content_index=0,
                              audio_end_ms=event.audio_end_ms)
         elif event.type == "conversation.item.create":
             await self._send(rt.ConversationItemCreatedEvent, item=event.item.model_dump(exclude_unset=True))
+
+    async def _echo(self, ws: Any, audio: str) -> None:
+        if self._echo_template is None:
+            self._echo_template = server_event(rt.ResponseAudioDeltaEvent, event_id="event_echo", delta="AUDIO",
+                                               response_id="resp_echo", item_id="item_echo", output_index=0,
+                                               content_index=0)
+        await ws.send_message(self._echo_template.replace('"AUDIO"', json.dumps(audio)))
 
     async def _run_commands(self, commands: trio.MemoryReceiveChannel[Any], scope: trio.CancelScope) -> None:
         async for command in commands:
@@ -209,7 +227,7 @@ class FakeRealtime:
             await self._respond()
 
     async def _respond(self) -> None:
-        turn = self.turns.popleft() if self.turns else Turn("Mm-hm.", chunks=1)
+        turn = self.turns.popleft() if self.turns else Turn() if self.echo else Turn("Mm-hm.", chunks=1)
         response_id = f"resp_{next(self._ids)}"
         await self._send(rt.ResponseCreatedEvent, response={"id": response_id, "object": "realtime.response",
                                                             "status": "in_progress", "output": []})
