@@ -156,6 +156,12 @@ def cmd_receipts(args: argparse.Namespace, settings: Settings) -> int:
     return trio.run(cli.status_command, settings)
 
 
+def cmd_previews(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.previews import cli
+
+    return trio.run(cli.rebuild_command, settings, args.business)
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.receipts import cli
 
@@ -232,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(fn=cmd_receipts)
     receipts.add_parser("status", help="mailboxes and their latest sync runs").set_defaults(fn=cmd_receipts)
 
+    previews = sub.add_parser("previews", help="receipt previews").add_subparsers(dest="action", required=True)
+    pr = previews.add_parser("rebuild", help="forget a business's previews and thumbnails and render them again")
+    pr.add_argument("--business", type=int, required=True)
+    pr.set_defaults(fn=cmd_previews)
+
     keys = sub.add_parser("keys", help="ENCRYPTION_KEY maintenance").add_subparsers(dest="action", required=True)
     keys.add_parser("rotate", help="re-encrypt stored tokens with the first ENCRYPTION_KEY key").set_defaults(
         fn=cmd_keys)
@@ -244,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--url", default=None)
     lt.add_argument("--messages", type=int, default=1000)
     lt.add_argument("--duplicates", type=float, default=0.0)
-    lt.add_argument("--server-pid", type=int, default=None, help="media server pid (default: the port's listener)")
+    lt.add_argument("--server-pid", default=None,
+                    help="media server pid, or pids with commas (default: the port's listener)")
     lt.set_defaults(fn=cmd_loadtest)
     return parser
 

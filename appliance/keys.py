@@ -44,6 +44,15 @@ class Keys:
         """LIST used only to wake idle workers (one token per enqueue), never holds jobs."""
         return f"{self.prefix}wakeup"
 
+    @property
+    def idle(self) -> str:
+        """ZSET of workers blocked waiting for work (scored by lease seconds): an enqueue hands one a job."""
+        return f"{self.prefix}idle"
+
+    def inbox(self, worker_id: str) -> str:
+        """LIST of job rows handed to one idle worker, already leased to it (scripts build the same name)."""
+        return f"{self.prefix}inbox:{worker_id}"
+
     def unique(self, key: str) -> str:
         """STRING: job id holding a unique key while queued or running."""
         return f"{self.prefix}unique:{key}"

@@ -194,6 +194,7 @@ class Receipt(Base):
     source: Mapped[str | None] = mapped_column(String(20))  # "markup", "body" or "pdf"
     thumbnail_path: Mapped[str | None] = mapped_column(Text)
     sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("receipt_sync_runs.id", ondelete="SET NULL"))
+    preview_error: Mapped[str | None] = mapped_column(Text)  # added by 0013: why the email did not render
     updated_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
     )
@@ -211,6 +212,8 @@ class ReceiptAttachment(Base):
     created_at: Mapped[dt.datetime] = _now()
     sha256: Mapped[str | None] = mapped_column(String(64))  # added by 0012
     thumbnail_path: Mapped[str | None] = mapped_column(Text)  # added by 0012, filled by previews
+    content_id: Mapped[str | None] = mapped_column(String(300))  # added by 0013: an inline part's cid:
+    preview_error: Mapped[str | None] = mapped_column(Text)  # added by 0013: why no thumbnail was made
 
 
 class ReceiptSyncRun(Base):

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 R = redis.Redis.from_url(REDIS_URL)
 PEERS = ["ours", "rq-simple", "rq-fork", "arq", "dramatiq", "taskiq"]
+CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "32")  # ours: JOB_CONCURRENCY (its default, 32)
 
 
 class Peer:
@@ -36,15 +37,15 @@ class Peer:
         self.prefix = f"appliance:{self.ns}:" if name == "ours" else ""
         self.key = f"{self.prefix}stamps"  # the list the jobs push onto (full Redis key)
         self.env = dict(os.environ, BENCH_PEER=name.split("-")[0], BENCH_NS=self.ns, REDIS_URL=REDIS_URL,
-                        REDIS_PREFIX=self.prefix or "appliance:unused:", JOB_CONCURRENCY="16",
+                        REDIS_PREFIX=self.prefix or "appliance:unused:", JOB_CONCURRENCY=CONCURRENCY,
                         LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT))
         self.proc: subprocess.Popen | None = None
 
     # -- worker ------------------------------------------------------------------------------------------
     def argv(self) -> list[str]:
-        venv = ROOT / ".venv/bin"
+        venv = Path(sys.executable).parent  # the peers' commands live beside this interpreter
         return {
-            "ours": [str(venv / "appliance"), "worker"],
+            "ours": [sys.executable, "-m", "appliance", "worker"],
             "rq-simple": [str(venv / "rq"), "worker", "-w", "rq.worker.SimpleWorker", "--url", REDIS_URL,
                           "-q", self.ns],
             "rq-fork": [str(venv / "rq"), "worker", "--url", REDIS_URL, "-q", self.ns],
@@ -81,6 +82,7 @@ class Peer:
             async def go() -> None:
                 async with open_redis(REDIS_URL) as client:
                     queue = JobQueue(client, Keys(self.prefix))
+                    await client.ping()  # connected before the clock starts, as the peers' clients are
                     for _ in range(count):
                         self.sent_at = time.time()
                         await queue.enqueue("diagnostics.stamp", {"key": short, "sleep": sleep})

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine (as root) for the appliance: Debian packages, PostgreSQL and Redis running
 # (started without systemd where it is absent), a virtualenv in .venv with the package, the database.
-#   bash scripts/setup.sh           what the appliance needs
-#   bash scripts/setup.sh --tests   and what the tests need (dev extras, chromium, systemd-analyze)
+#   bash scripts/setup.sh           what the appliance needs (Chromium and fonts for receipt previews too)
+#   bash scripts/setup.sh --tests   and what the tests need (dev extras, systemd-analyze, poppler-utils)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_tests=0
@@ -10,11 +10,13 @@ want_tests=0
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in postgresql redis-server python3-venv python3-dev; do
+# chromium renders email previews (driven by Playwright, never a downloaded browser); DejaVu has Hebrew.
+for pkg in postgresql redis-server python3-venv python3-dev chromium fonts-dejavu-core; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "$want_tests" = 1 ]; then
-  for pkg in systemd chromium; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  # poppler-utils: the previews benchmark's pdf2image peer
+  for pkg in systemd poppler-utils; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -3,6 +3,7 @@ filters, corrections, stats, signed file URLs and tenant isolation. Real Postgre
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from appliance.files.storage import store_blob
+from appliance.jobs.queue import JobQueue
 from appliance.models import GmailConnection, ReceiptSyncRun
-from appliance.receipts import runs, store, tokens
+from appliance.receipts import hooks, runs, store, tokens
 from appliance.services import open_services
 from appliance.web.app import create_app
 from tests.conftest import bearer, make_tenant
@@ -356,3 +358,43 @@ async def test_operator_commands_sync_status_and_keys_rotate(services, fake_goog
     assert fake_google.email in line and str(run_id) in line and "queued" in line
     rotated = await trio.to_thread.run_sync(appliance_cli, settings, "keys", "rotate")
     assert "re-encrypted" in rotated.stdout
+
+
+async def test_days_and_months_are_the_business_timezone(client, services):
+    business_id, _, token = await make_tenant(services)
+    response = await client.patch("/api/settings", headers=bearer(token), json={"timezone": "Asia/Jerusalem"})
+    assert response.status_code == 200
+    await add_receipts(services, business_id, [
+        {"received_at": at("2025-01-31T21:59:59+00:00")},  # 23:59:59 on 31 January in Jerusalem
+        {"received_at": at("2025-01-31T22:00:00+00:00")},  # midnight starting 1 February there
+    ])
+    january = (await get_json(client, "/api/receipts?from_date=2025-01-31&to_date=2025-01-31", token))[1]
+    assert [r["received_at"] for r in january["items"]] == ["2025-01-31T21:59:59+00:00"]
+    february = (await get_json(client, "/api/receipts?fromDate=2025-02-01&toDate=2025-02-01", token))[1]
+    assert [r["received_at"] for r in february["items"]] == ["2025-01-31T22:00:00+00:00"]
+    stats = (await get_json(client, "/api/receipts/stats", token))[1]
+    assert [(m["month"], m["count"]) for m in stats["by_month"]] == [("2025-01", 1), ("2025-02", 1)]
+
+
+def test_the_api_role_does_not_import_google_or_the_sync_code():
+    code = ("import sys; import appliance.web.app; "
+            "print(sorted(m for m in sys.modules if m.startswith(('googleapiclient', 'google.auth', "
+            "'appliance.receipts.sync', 'appliance.receipts.gmail', 'appliance.receipts.jobs', 'extruct'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+async def test_new_receipts_enqueue_their_previews_by_name(services):
+    business_id, _, _ = await make_tenant(services)
+    relpath, digest = store_blob(services.settings.data_dir, business_id, "attachments", b"%PDF-1.4 x", ".pdf")
+    ids = await add_receipts(services, business_id, [
+        {"received_at": at("2025-03-01T10:00:00"), "body_html": "<p>Total $10.00</p>",
+         "attachments": [{"filename": "a.pdf", "mime_type": "application/pdf", "size_bytes": 10,
+                          "storage_path": relpath, "sha256": digest}]},
+        {"received_at": at("2025-03-02T10:00:00"), "body_html": "<p>Total $12.00</p>", "attachments": []}])
+    on = dataclasses.replace(services, settings=services.settings.model_copy(update={"receipts_previews": True}))
+    assert await hooks.receipts_saved(on, business_id, ids) == 3  # two emails, one PDF
+    stats = await JobQueue(services.redis, services.keys).stats()
+    assert stats["queues"]["low"]["queued"] == 3
+    assert await hooks.receipts_saved(services, business_id, ids) == 0  # RECEIPTS_PREVIEWS=false

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import signal
@@ -152,8 +153,8 @@ async def test_dates_and_max_messages_bound_a_full_sync(services, fake_google, m
 
 
 async def test_a_long_sync_continues_in_follow_up_jobs_of_the_same_run(services, fake_google, nursery):
-    services = services.__class__(services.settings.model_copy(update={"receipts_sync_slice": 0.0}),
-                                  services.db, services.redis, services.keys)
+    services = dataclasses.replace(services, settings=services.settings.model_copy(
+        update={"receipts_sync_slice": 0.0}))
     stop = trio.Event()
     await nursery.start(Worker(services, concurrency=2, lease=30, grace=5).run, stop)
     business_id, _, _ = await make_tenant(services)
@@ -218,7 +219,7 @@ async def test_sigkilled_worker_mid_sync_resumes_the_same_run_without_duplicates
     fake_google.delay = 0.04  # slow enough to kill the worker between two saved pages
     business_id, _, _ = await make_tenant(services)
     await connect_mailbox(services, fake_google, business_id)
-    env = role_env(settings, JOB_LEASE=2, **settings_for(fake_google),
+    env = role_env(settings, JOB_LEASE=2, **settings_for(fake_google), RECEIPTS_PREVIEWS="false",
                    ENCRYPTION_KEY=settings.encryption_key.get_secret_value())
     victim = start_role(["worker"], env)
     try:

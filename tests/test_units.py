@@ -33,15 +33,17 @@ def test_install_writes_units_that_systemd_analyze_accepts(tmp_path, monkeypatch
                  "--sysusers-dir", str(tmp_path / "sysusers"), "--executable", executable])
     assert code == 0
     units = sorted(p.name for p in (tmp_path / "units").iterdir())
-    assert units == ["appliance-api.service", "appliance-media.service", "appliance-scheduler.service",
+    assert units == ["appliance-api@.service", "appliance-media@.service", "appliance-scheduler.service",
                      "appliance-worker@.service", "appliance.service", "appliance.target"]
     supervisor = (tmp_path / "units" / "appliance.service").read_text()
     for line in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=on-failure",
                  "TimeoutStopSec=35", f"ExecStart={executable} up", "ProtectSystem=strict", "NoNewPrivileges=yes",
                  "PrivateTmp=yes", "EnvironmentFile=/etc/appliance/appliance.env",
-                 "Conflicts=appliance-api.service appliance-media.service appliance-scheduler.service"):
+                 "Conflicts=appliance-scheduler.service"):
         assert line in supervisor.splitlines()
-    assert f"ExecStart={executable} worker" in (tmp_path / "units" / "appliance-worker@.service").read_text()
+    for role in ("api", "media", "worker"):  # one process per instance; api and media instances share the port
+        template = (tmp_path / "units" / f"appliance-{role}@.service").read_text().splitlines()
+        assert f"ExecStart={executable} {role}" in template and "Conflicts=appliance.service" in template
     assert (tmp_path / "sysusers" / "appliance.conf").read_text().startswith("u appliance ")
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], cwd=tmp_path / "units",
                             capture_output=True, text=True, timeout=60)

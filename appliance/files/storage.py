@@ -11,13 +11,20 @@ def store_blob(data_dir: Path, business_id: int, kind: str, data: bytes, suffix:
     """Write ``data`` (if not already there) and return (path relative to DATA_DIR, sha256 hex)."""
     digest = hashlib.sha256(data).hexdigest()
     relpath = f"{business_id}/{kind}/{digest[:2]}/{digest}{suffix}"
-    target = Path(data_dir) / relpath
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, target)  # atomic: a reader never sees half a file
+    store_file(data_dir, relpath, data)
     return relpath, digest
+
+
+def store_file(data_dir: Path, relpath: str, data: bytes) -> bool:
+    """Write ``data`` at ``relpath`` unless a file is there already; True when this call wrote it."""
+    target = Path(data_dir) / relpath
+    if target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    partial.write_bytes(data)
+    os.replace(partial, target)  # atomic: a reader never sees half a file
+    return True
 
 
 def absolute_path(data_dir: Path, business_id: int, relpath: str) -> Path | None:

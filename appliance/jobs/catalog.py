@@ -25,6 +25,11 @@ JOBS = Catalog(
         JobSpec("receipts.sync", "appliance.receipts.jobs:sync_job", timeout=600, max_retries=8),
         JobSpec("receipts.reap_stale", "appliance.receipts.jobs:reap_stale_job", queue="low", max_retries=0,
                 timeout=60),
+        # Previews: the render (and its wait behind the one browser) and a cold Chromium start fit in the timeout.
+        JobSpec("previews.render_email", "appliance.previews.jobs:render_email", queue="low", timeout=180),
+        JobSpec("previews.pdf_thumbnail", "appliance.previews.jobs:pdf_thumbnail", queue="low", timeout=60),
+        JobSpec("previews.screenshot", "appliance.previews.jobs:screenshot", queue="low", timeout=180,
+                max_retries=1),
     ],
     periodic=[
         Periodic("receipts.reap_stale", 60),

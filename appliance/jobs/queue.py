@@ -59,6 +59,10 @@ class TakenJob:
         return value
 
 
+def _taken(row: Sequence[Any]) -> TakenJob:
+    return TakenJob(row[0], row[1], int(row[2]), row[3], row[4], float(row[5]), int(row[6]), row[7], float(row[8]))
+
+
 class JobQueue:
     def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], float] = time.time, *,
                  catalog: Catalog = JOBS) -> None:
@@ -113,21 +117,31 @@ class JobQueue:
         dedupe = self.keys.unique(unique_key) if unique_key else self.keys.unique("-")
         job_key, added = await self._run(
             "ENQUEUE",
-            [self.keys.job(job_id), self.keys.queue(queue), self.keys.scheduled, self.keys.wakeup, dedupe],
-            [self.keys.prefix, job_id, repr(due) if due and due > now else "", mode, int(once_for or 0), *flat],
+            [self.keys.job(job_id), self.keys.queue(queue), self.keys.scheduled, self.keys.wakeup, dedupe,
+             self.keys.idle, self.keys.running],
+            [self.keys.prefix, job_id, repr(due) if due and due > now else "", mode, int(once_for or 0), repr(now),
+             *flat],
         )
         return job_key
 
     # -- workers ---------------------------------------------------------------------------------------
-    async def fetch(self, worker_id: str, n: int, lease: float) -> list[TakenJob]:
-        rows = await self._run("FETCH", [self.keys.running, *self._queue_keys],
-                               [self.keys.prefix, n, repr(self.clock()), lease, worker_id])
-        return [TakenJob(r[0], r[1], int(r[2]), r[3], r[4], float(r[5]), int(r[6]), r[7], float(r[8]))
-                for r in rows]
+    async def fetch(self, worker_id: str, n: int, lease: float, *, register_idle: bool = False) -> list[TakenJob]:
+        """Take the jobs handed to ``worker_id`` and up to ``n`` queued ones under a lease. With
+        ``register_idle``, a worker that got nothing is registered as idle in the same step (an enqueue then
+        hands it its job directly: see :meth:`wait_for_work`); any fetch ends that registration."""
+        rows = await self._run("FETCH", [self.keys.running, *self._queue_keys, self.keys.idle],
+                               [self.keys.prefix, n, repr(self.clock()), lease, worker_id, int(register_idle)])
+        return [_taken(r) for r in rows]
 
-    async def wait_for_work(self, timeout: float) -> bool:
-        """Block until an enqueue's wake-up token arrives (True) or ``timeout`` passes (False)."""
-        return await self.redis.brpop([self.keys.wakeup], timeout=timeout) is not None
+    async def wait_for_work(self, worker_id: str, timeout: float) -> TakenJob | bool:
+        """Block until a job is handed to this idle worker (the job, already leased to it), a wake-up
+        token arrives (True: fetch), or ``timeout`` passes (False)."""
+        inbox = self.keys.inbox(worker_id)
+        reply = await self.redis.brpop([inbox, self.keys.wakeup], timeout=timeout)
+        if reply is None:
+            return False
+        key, value = reply
+        return _taken(json.loads(value)) if key == inbox else True
 
     async def finish(self, done: Sequence[tuple[TakenJob, str, float]]) -> int:
         """Acknowledge finished jobs in one round trip: (job, result JSON, duration seconds)."""

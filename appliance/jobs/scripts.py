@@ -2,7 +2,15 @@
 
 Layout (names in appliance/keys.py): ``queue:<q>`` lists (LPUSH in, RPOP out), ``job:<id>`` hashes,
 ``running`` zset scored by lease expiry, ``scheduled`` zset by due time, ``dead`` and ``failed`` zsets,
-``wakeup`` list of tokens that idle workers block on, ``unique:<key>`` strings, ``stat:*`` counters.
+``wakeup`` list of tokens that idle workers block on, ``unique:<key>`` strings, ``stat:*`` counters,
+``idle`` zset of workers waiting for work (scored by their lease seconds) and each one's ``inbox:<worker>``
+list.
+
+A worker whose fetch found nothing registers in ``idle`` (in the same script) and blocks on its inbox and
+the wake-up list. An enqueue that finds an idle worker takes the job for it at once (leased to it, in
+``running``, exactly as a fetch would) and pushes the job's row onto that worker's inbox: the worker starts
+it when its blocking pop returns, with no fetch round trip. The job is leased from the moment it is handed
+over, so a worker killed before it starts the job loses only the lease: the job is requeued when it expires.
 
 A taken job carries a lease token ``<worker>:<attempt>``; finishing, failing, renewing and handing back
 all check it, so a worker that lost its lease (its job was requeued and taken again) changes nothing.
@@ -10,9 +18,23 @@ all check it, so a worker that lost its lease (its job was requeued and taken ag
 
 from __future__ import annotations
 
-# KEYS: job, queue, scheduled, wakeup, dedupe
-# ARGV: prefix, id, due ('' = now), mode ('0' none, '1' unique while active, '2' once for ttl), ttl, field/value...
-ENQUEUE = """
+# Lua: take one queued job for a worker (lease token, running zset), returning the row workers start from.
+_TAKE = """
+local function take(prefix, id, worker, now, expires, running)
+  local jk = prefix .. 'job:' .. id
+  local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
+  local token = worker .. ':' .. attempts
+  redis.call('HSET', jk, 'status', 'running', 'started_at', now, 'worker', worker, 'lease', token)
+  redis.call('ZADD', running, expires, id)
+  local f = redis.call('HMGET', jk, 'name', 'args', 'timeout', 'max_retries', 'queue', 'enqueued_at')
+  return {id, token, attempts, f[1], f[2], f[3], f[4], f[5], f[6]}
+end
+"""
+
+# KEYS: job, queue, scheduled, wakeup, dedupe, idle, running
+# ARGV: prefix, id, due ('' = now), mode ('0' none, '1' unique while active, '2' once for ttl), ttl, now,
+#       field/value...
+ENQUEUE = _TAKE + """
 local prefix, id = ARGV[1], ARGV[2]
 if ARGV[4] ~= '0' then
   local existing = redis.call('GET', KEYS[5])
@@ -28,9 +50,14 @@ if ARGV[4] ~= '0' then
     redis.call('SET', KEYS[5], id)
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+local idle = ARGV[3] == '' and redis.call('ZPOPMIN', KEYS[6]) or {}
 if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[3], id)
+elseif idle[1] then
+  local row = take(prefix, id, idle[1], ARGV[6], tonumber(ARGV[6]) + tonumber(idle[2]), KEYS[7])
+  redis.call('LPUSH', prefix .. 'inbox:' .. idle[1], cjson.encode(row))
+  redis.call('INCR', prefix .. 'stat:started')
 else
   redis.call('LPUSH', KEYS[2], id)
   redis.call('LPUSH', KEYS[4], '1')
@@ -39,31 +66,40 @@ end
 return {id, 1}
 """
 
-# KEYS: running, queue:high, queue:default, queue:low
-# ARGV: prefix, n, now, lease seconds, worker id
-FETCH = """
-local prefix, n, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+# KEYS: running, queue:high, queue:default, queue:low, idle
+# ARGV: prefix, n, now, lease seconds, worker id, register ('1': nothing taken -> the worker goes idle)
+# Jobs handed to the worker's inbox while it was idle come first (already its own), then up to n queued ones.
+FETCH = _TAKE + """
+local prefix, n, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 local expires = tonumber(now) + tonumber(ARGV[4])
 local out = {}
+redis.call('ZREM', KEYS[5], worker)
+local inbox = prefix .. 'inbox:' .. worker
+local handed = redis.call('LRANGE', inbox, 0, -1)
+if #handed > 0 then redis.call('DEL', inbox) end
+for i = #handed, 1, -1 do
+  local row = cjson.decode(handed[i])
+  if redis.call('HGET', prefix .. 'job:' .. row[1], 'lease') == row[2] then
+    out[#out + 1] = row
+    n = n - 1
+  end
+end
+local taken = 0
 for q = 2, 4 do
   if n <= 0 then break end
   local ids = redis.call('RPOP', KEYS[q], n)
   if ids then
     for _, id in ipairs(ids) do
-      local jk = prefix .. 'job:' .. id
-      if redis.call('EXISTS', jk) == 1 then
-        local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
-        local token = ARGV[5] .. ':' .. attempts
-        redis.call('HSET', jk, 'status', 'running', 'started_at', now, 'worker', ARGV[5], 'lease', token)
-        redis.call('ZADD', KEYS[1], expires, id)
-        local f = redis.call('HMGET', jk, 'name', 'args', 'timeout', 'max_retries', 'queue', 'enqueued_at')
-        out[#out + 1] = {id, token, attempts, f[1], f[2], f[3], f[4], f[5], f[6]}
+      if redis.call('EXISTS', prefix .. 'job:' .. id) == 1 then
+        out[#out + 1] = take(prefix, id, worker, now, expires, KEYS[1])
+        taken = taken + 1
         n = n - 1
       end
     end
   end
 end
-if #out > 0 then redis.call('INCRBY', prefix .. 'stat:started', #out) end
+if taken > 0 then redis.call('INCRBY', prefix .. 'stat:started', taken) end
+if #out == 0 and ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[4], worker) end
 return out
 """
 

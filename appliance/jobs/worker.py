@@ -126,6 +126,7 @@ class Worker:
                 with trio.CancelScope() as fetching:
                     support.start_soon(_cancel_when_set, stop, fetching)
                     await self._fetch_loop(jobs)
+                await self._leave()
                 log.info("worker %s stopping: %d jobs still running, %gs grace", self.id, len(self.held),
                          self.grace)
                 jobs.cancel_scope.deadline = trio.current_time() + self.grace
@@ -135,6 +136,15 @@ class Worker:
             support.cancel_scope.cancel()
         with trio.move_on_after(2, shield=True):
             await self.queue.forget_worker(self.id)
+
+    async def _leave(self) -> None:
+        """Stop being a worker enqueues hand jobs to, and hand back any job handed over meanwhile (one a
+        cancelled wait had already popped keeps its lease: it is requeued when the lease runs out)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            try:
+                await self.queue.release(await self.queue.fetch(self.id, 0, self.lease))
+            except REDIS_DOWN as exc:
+                log.warning("worker %s: could not leave the idle set: %s", self.id, exc)
 
     def status(self) -> str:
         return f"{len(self.held)} jobs running, {self.processed} done"
@@ -153,27 +163,38 @@ class Worker:
             try:
                 # Shielded: a reply lost to cancellation would strand its jobs until their lease ran out.
                 with trio.CancelScope(shield=True), trio.fail_after(REDIS_CALL_TIMEOUT):
-                    taken = await self.queue.fetch(self.id, n, self.lease)
+                    taken = await self.queue.fetch(self.id, n, self.lease, register_idle=True)
                 self.outage.up()
             except (*REDIS_DOWN, trio.TooSlowError) as exc:
                 taken = []
                 self.outage.down(exc)
             for _ in range(n - len(taken)):
                 self.slots.release()
+            for _ in range(len(taken) - n):  # jobs handed over while idle come on top of n: still one slot each
+                await self.slots.acquire()
             for job in taken:
-                self.held[job.id] = job
-                jobs.start_soon(self._run_job, job)
+                self._start(jobs, job)
             if not taken:
-                await self._idle()
+                handed = await self._idle()
+                if handed is not None:
+                    await self.slots.acquire()
+                    self._start(jobs, handed)
 
-    async def _idle(self) -> None:
+    def _start(self, jobs: trio.Nursery, job: TakenJob) -> None:
+        self.held[job.id] = job
+        jobs.start_soon(self._run_job, job)
+
+    async def _idle(self) -> TakenJob | None:
+        """Wait for work; returns a job an enqueue handed to this worker, if that is what ended the wait."""
         if self.outage.is_down:
             await trio.sleep(1.0)
-            return
+            return None
         try:
-            await self.queue.wait_for_work(IDLE_WAIT)
+            work = await self.queue.wait_for_work(self.id, IDLE_WAIT)
         except REDIS_DOWN as exc:
             self.outage.down(exc)
+            return None
+        return work if isinstance(work, TakenJob) else None
 
     # -- running ---------------------------------------------------------------------------------------
     async def _run_job(self, taken: TakenJob) -> None:

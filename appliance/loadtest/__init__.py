@@ -12,7 +12,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     if args.kind == "calls":
         from appliance.loadtest.calls import run_calls
 
-        return await run_calls(settings, args.calls, args.seconds, args.url, args.server_pid)
+        pids = [int(p) for p in args.server_pid.split(",")] if args.server_pid else None
+        return await run_calls(settings, args.calls, args.seconds, args.url, pids)
     from appliance.loadtest.webhooks import run_webhooks
 
     return await run_webhooks(settings, args.messages, args.duplicates, args.url)

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Any
 
+import trio
+
 from appliance.media.session import Agent, CallInfo, CallSession
 
 AgentFactory = Callable[[Any, CallInfo], Awaitable[Agent]]  # (the role's Services, the call) -> its agent
@@ -23,8 +25,8 @@ class AgentError(Exception):
 
 class EchoAgent:
     async def run(self, call: CallSession) -> None:
-        while True:
-            call.play(await call.audio_in())
+        call.listen(call.play)  # playing never waits: each frame goes back from the receive loop itself
+        await trio.sleep_forever()
 
 
 async def echo_agent(services: Any, call: CallInfo) -> EchoAgent:

@@ -59,9 +59,19 @@ class AsgiSocket:
 
     def __init__(self, receive: Receive, send: Send) -> None:
         self._receive, self._send = receive, send
+        # Hypercorn's trio worker hands us its queue's bound receive: take what is queued without a round
+        # trip through the scheduler, wait only when the queue is empty.
+        channel = getattr(receive, "__self__", None)
+        self._receive_nowait = channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
 
     async def receive(self) -> str | bytes | None:
-        message = await self._receive()
+        if self._receive_nowait is None:
+            message = await self._receive()
+        else:
+            try:
+                message = self._receive_nowait()
+            except trio.WouldBlock:
+                message = await self._receive()
         if message["type"] == "websocket.receive":
             text = message.get("text")
             return text if text is not None else message.get("bytes") or b""

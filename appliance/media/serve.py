@@ -20,7 +20,8 @@ async def serve_media(settings: Settings, stop: trio.Event, *,
                       task_status: trio.TaskStatus[RoleHandle] = trio.TASK_STATUS_IGNORED) -> None:
     async with open_services(settings) as services, trio.open_nursery() as nursery:
         # Calls are drained by the app itself; Hypercorn then only closes what is left.
-        config = hypercorn_config(settings.bind_host, settings.media_port, grace=2)
+        config = hypercorn_config(settings.bind_host, settings.media_port, grace=2,
+                                  processes=settings.media_processes)
         config.websocket_max_message_size = MAX_WS_MESSAGE
         app = MediaApp(services)
         closed = trio.Event()

@@ -2,7 +2,10 @@
 
     socket --receive loop--> inbound DropOldest (~10 s) --> agent --> outbound DropOldest (~12 s) --sender--> socket
 
-The receive loop never waits on the agent: a full channel drops its oldest frame (counted). Deadlines are
+The receive loop never waits on the agent: a full channel drops its oldest frame (counted). An agent whose
+handling of a frame never waits (echo) takes it straight from the receive loop (``listen``), one task
+switch less per frame. A frame that arrives more than STALE_AFTER later than its own timestamp says (the
+server is behind: overload) is dropped on arrival, counted: stale audio is shed, never queued. Deadlines are
 cancel scopes: no valid ``start`` within START_TIMEOUT closes a ghost session; no message for the idle
 timeout ends the call. Bad messages are counted and skipped; MAX_BAD_IN_A_ROW of them close the socket
 with 1007. Whatever ends the call, it ends with a final mark and a normal close when the socket still
@@ -18,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 import trio
 
 from appliance.media import metrics
@@ -31,6 +35,8 @@ OUTBOUND_SECONDS = 12.0
 MAX_PAYLOAD = 8000  # bytes of audio in one media message (Twilio sends 160)
 MAX_MESSAGE = 16 * 1024  # characters of one text message
 MAX_BAD_IN_A_ROW = 20
+STALE_AFTER = 0.2  # seconds a frame may arrive later than the call's earliest-arriving frames did
+CLOCK_DRIFT = 1e-3  # how fast (s/s) Twilio's media clock may fall behind ours without frames turning stale
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_BAD_DATA, CLOSE_TRY_LATER = 1000, 1001, 1008, 1007, 1013
 
 
@@ -104,16 +110,32 @@ class CallSession:
         self._ending: CallEnded | None = None
         self._open = True
         self._bad_in_a_row = 0
+        self._listener: Callable[[str], None] | None = None
+        self._heard = 0.0  # when the last message arrived (the idle deadline follows it lazily)
+        self._lag_floor = float("inf")  # the smallest arrival time minus media timestamp seen so far
+        self._floor_at = 0.0
+        self._media_prefix = ""
 
     # -- what agents use ---------------------------------------------------------------------------------
     async def audio_in(self) -> str:
         """The next inbound frame (base64 mu-law) for the agent."""
         return await self.inbound.get()
 
+    def listen(self, callback: Callable[[str], None]) -> None:
+        """Hand each inbound frame to ``callback`` in the receive loop instead of queueing it for
+        ``audio_in``: for agents whose handling never waits (it must not block or raise). Frames queued
+        before the agent started go to it first."""
+        while True:
+            try:
+                callback(self.inbound.receive_channel.receive_nowait())
+            except trio.WouldBlock:
+                break
+        self._listener = callback
+
     def play(self, payload: str) -> None:
         """Queue a frame of audio for the caller; the oldest queued frame goes when 12 s are waiting."""
         if not self.outbound.put(("media", payload)):
-            metrics.FRAMES_DROPPED.inc()
+            metrics.FRAMES.dropped += 1
 
     def mark(self, name: str) -> None:
         self.stats.marks_pending.append(name)
@@ -211,30 +233,39 @@ class CallSession:
         raise CallEnded("agent finished", CLOSE_NORMAL)
 
     async def _receive_loop(self) -> None:
-        with trio.CancelScope(deadline=trio.current_time() + self.idle_timeout) as idle:
-            while True:
-                message = await self._next_message()
-                if message is None:
-                    return
-                idle.deadline = trio.current_time() + self.idle_timeout
-                if self._on_event(message):
-                    return
-        if idle.cancelled_caught:
-            raise CallEnded(f"idle for {self.idle_timeout:g}s", CLOSE_NORMAL)
+        self._heard = trio.current_time()
+        while True:
+            # Moving a deadline per message costs more than the message; it is checked when it fires.
+            with trio.CancelScope(deadline=self._heard + self.idle_timeout):
+                while True:
+                    message = await self._next_message()
+                    if message is None:
+                        return
+                    self._heard = trio.current_time()
+                    if self._on_event(message):
+                        return
+            if self._heard + self.idle_timeout <= trio.current_time():
+                raise CallEnded(f"idle for {self.idle_timeout:g}s", CLOSE_NORMAL)
 
     def _on_event(self, message: dict[str, Any]) -> bool:
         """Handle one message during the call; True when Twilio says the stream stopped."""
         event = message.get("event")
         if event == "media":
-            payload = (message.get("media") or {}).get("payload")
+            media = message.get("media") or {}
+            payload = media.get("payload")
             if not isinstance(payload, str) or not _valid_audio(payload):
                 self._bad("bad_audio")
                 return False
             self.stats.frames_in += 1
-            metrics.FRAMES_IN.inc()
-            if not self.inbound.put(payload):
+            metrics.FRAMES.inbound += 1
+            if self._stale(media.get("timestamp")):
                 self.stats.dropped_in += 1
-                metrics.FRAMES_DROPPED.inc()
+                metrics.FRAMES.dropped += 1
+            elif self._listener is not None:
+                self._listener(payload)
+            elif not self.inbound.put(payload):
+                self.stats.dropped_in += 1
+                metrics.FRAMES.dropped += 1
         elif event == "mark":
             name = (message.get("mark") or {}).get("name")
             if name in self.stats.marks_pending:
@@ -254,6 +285,17 @@ class CallSession:
         self._bad_in_a_row = 0
         return False
 
+    def _stale(self, timestamp: object) -> bool:
+        """Whether this frame arrived STALE_AFTER later than the call's timely frames (Twilio stamps each
+        frame with its milliseconds since the stream started). The timely baseline may creep up by
+        CLOCK_DRIFT a second, so a sender clock slower than ours never makes a long call's frames stale."""
+        if not isinstance(timestamp, str) or not timestamp.isdigit():
+            return False
+        lag = self._heard - int(timestamp) / 1000
+        self._lag_floor = min(lag, self._lag_floor + (self._heard - self._floor_at) * CLOCK_DRIFT)
+        self._floor_at = self._heard
+        return lag - self._lag_floor > STALE_AFTER
+
     async def _next_message(self) -> dict[str, Any] | None:
         while True:
             raw = await self.transport.receive()
@@ -264,8 +306,8 @@ class CallSession:
                 self._bad("oversized")
                 continue
             try:
-                message = json.loads(raw)
-            except ValueError:
+                message = orjson.loads(raw)
+            except orjson.JSONDecodeError:
                 self._bad("malformed_json")
                 continue
             if not isinstance(message, dict):
@@ -290,13 +332,15 @@ class CallSession:
             await self._send(self._outbound_message(kind, data))
             if kind == "media":
                 self.stats.frames_out += 1
-                metrics.FRAMES_OUT.inc()
+                metrics.FRAMES.outbound += 1
 
     def _outbound_message(self, kind: str, data: str) -> str:
         assert self.info is not None
-        if kind == "media":
-            return '{"event":"media","streamSid":%s,"media":{"payload":"%s"}}' % (
-                json.dumps(self.info.stream_sid), data)  # payload is checked base64: nothing to escape
+        if kind == "media":  # payload is checked base64: nothing to escape
+            if not self._media_prefix:
+                self._media_prefix = '{"event":"media","streamSid":%s,"media":{"payload":"' % (
+                    json.dumps(self.info.stream_sid))
+            return self._media_prefix + data + '"}}'
         if kind == "mark":
             return json.dumps({"event": "mark", "streamSid": self.info.stream_sid, "mark": {"name": data}})
         return json.dumps({"event": "clear", "streamSid": self.info.stream_sid})

@@ -30,7 +30,8 @@ def start_message(call_sid: str, stream_sid: str, token: str) -> str:
 
 def media_message(stream_sid: str, payload: str, sequence: int = 0) -> str:
     return json.dumps({"event": "media", "sequenceNumber": str(sequence), "streamSid": stream_sid,
-                       "media": {"track": "inbound", "chunk": str(sequence), "payload": payload}})
+                       "media": {"track": "inbound", "chunk": str(sequence),
+                                 "timestamp": str(sequence * 20), "payload": payload}})
 
 
 def stop_message(stream_sid: str) -> str:

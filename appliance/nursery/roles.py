@@ -34,5 +34,9 @@ async def scheduler(settings: Settings, stop: trio.Event, *, task_status: trio.T
 
 # The one place role names are spelled: the order the supervisor starts them in, and which run as N copies.
 ROLES = {"api": api, "media": media, "worker": worker, "scheduler": scheduler}
-REPLICATED = ("worker",)  # WORKERS copies, named worker-1..N; every other role runs once
+# Run as N processes (N = API_PROCESSES, MEDIA_PROCESSES, WORKERS; api and media share their port through
+# SO_REUSEPORT): children role-1..N under the supervisor (a role of one process keeps its plain name, workers
+# are always numbered), instances appliance-<role>@N of a template unit under systemd. The rest run once.
+REPLICATED = ("api", "media", "worker")
 SINGLE = tuple(name for name in ROLES if name not in REPLICATED)
+

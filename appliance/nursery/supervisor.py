@@ -1,7 +1,8 @@
 """``appliance up``: a Trio nursery with one supervising task per child process.
 
-Children: api, media, WORKERS workers, scheduler, each ``python -m appliance <role>``, each judged by its own
-sd_notify messages (see child.py). A child that dies or hangs is restarted with exponential backoff; more
+Children: API_PROCESSES api and MEDIA_PROCESSES media processes (each set sharing its port), WORKERS
+workers, scheduler, each ``python -m appliance <role>``, each judged by its own sd_notify messages (see
+child.py). A child that dies or hangs is restarted with exponential backoff; more
 than RESTART_BURST restarts within RESTART_WINDOW mark its role failed, and since every role is essential
 the supervisor then exits non-zero so systemd restarts the whole unit.
 
@@ -25,7 +26,7 @@ import trio
 
 from appliance.nursery.child import ChildState, run_child
 from appliance.nursery.exception_groups import leaves
-from appliance.nursery.roles import REPLICATED, ROLES
+from appliance.nursery.roles import ROLES
 from appliance.nursery.sdnotify import Notifier
 from appliance.settings import Settings
 
@@ -39,21 +40,25 @@ class RoleFailedError(Exception):
     """A role restarted more often than the burst limit allows."""
 
 
-def expand_roles(roles: list[str], workers: int) -> list[str]:
+def expand_roles(roles: list[str], workers: int, *, api: int = 1, media: int = 1) -> list[str]:
+    """Child names: a role run as several processes gets ``role-1`` .. ``role-N`` (workers always do)."""
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ValueError(f"unknown roles {unknown}; choose from {', '.join(ROLES)}")
+    counts = {"worker": workers, "api": api, "media": media}
     names: list[str] = []
     for role in ROLES:
         if role in roles:
-            names += [f"{role}-{i}" for i in range(1, workers + 1)] if role in REPLICATED else [role]
+            count = counts.get(role, 1)
+            names += [f"{role}-{i}" for i in range(1, count + 1)] if role == "worker" or count > 1 else [role]
     return names
 
 
 class Supervisor:
     def __init__(self, settings: Settings, roles: list[str], notifier: Notifier | None = None) -> None:
         self.settings = settings
-        self.children = {name: ChildState(name) for name in expand_roles(roles, settings.workers)}
+        names = expand_roles(roles, settings.workers, api=settings.api_processes, media=settings.media_processes)
+        self.children = {name: ChildState(name) for name in names}
         self.notifier = notifier or Notifier.from_env()
         self.stop = trio.Event()
         self.socket_dir = Path(tempfile.mkdtemp(prefix="appliance-notify-"))

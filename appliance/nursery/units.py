@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from appliance.nursery.roles import SINGLE
+from appliance.nursery.roles import REPLICATED, SINGLE
 from appliance.settings import SYSTEM_ENV_FILE, Settings
 
 DEFAULT_EXECUTABLE = "/opt/appliance/.venv/bin/appliance"
@@ -74,11 +74,14 @@ def render(settings: Settings, executable: str) -> dict[str, str]:
             extra_unit=f"Conflicts={per_role}\n",
             install="WantedBy=appliance.target\n",
         ),
-        "appliance-worker@.service": _service(
-            "appliance job worker %i", f"{executable} worker", settings,
-            extra_unit="Conflicts=appliance.service\n",
-        ),
     }
+    # One process per instance of a template unit (appliance-media@1 .. @MEDIA_PROCESSES); each instance
+    # conflicts with the supervised unit, which systemd applies both ways.
+    for role in REPLICATED:
+        units[f"appliance-{role}@.service"] = _service(
+            f"appliance {role} process %i", f"{executable} {role}", settings,
+            extra_unit="Conflicts=appliance.service\n",
+        )
     for role in SINGLE:
         units[f"appliance-{role}.service"] = _service(
             f"appliance {role} role", f"{executable} {role}", settings, extra_unit="Conflicts=appliance.service\n",

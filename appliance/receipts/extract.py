@@ -14,7 +14,6 @@ from typing import Any
 
 import extruct
 import html_text
-import pypdfium2
 
 from appliance.receipts.message import Message
 from appliance.receipts.money import find_total, iso_currency, looks_like_receipt, parse_amount
@@ -23,7 +22,6 @@ MARKUP_TYPES = {"Order", "Invoice"}
 VENDOR_KEYS = ("merchant", "seller", "provider", "broker", "vendor")
 PRICE_KEYS = ("totalPaymentDue", "totalPrice", "price", "priceSpecification", "minimumPaymentDue")
 SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "gv", "muni"}
-PDF_TEXT_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -54,31 +52,13 @@ def from_body(message: Message) -> Found | None:
     return None
 
 
-def from_pdf(message: Message, pdf: bytes) -> Found | None:
-    text = pdf_text(pdf)
+def from_pdf(message: Message, text: str) -> Found | None:
+    """A receipt in a PDF attachment's text (read by ``appliance.previews``' PDF process, never here:
+    PDFium is not thread-safe, and a hostile PDF may crash it or exhaust its memory)."""
     if not text or not (looks_like_receipt(text) or looks_like_receipt(message.subject)):
         return None
     total = find_total(text)
     return Found(vendor_of(message), total.amount, total.currency, "pdf") if total else None
-
-
-def pdf_text(pdf: bytes) -> str:
-    try:
-        document = pypdfium2.PdfDocument(pdf)
-    except pypdfium2.PdfiumError:
-        return ""
-    try:
-        chunks = []
-        for page in document:
-            textpage = page.get_textpage()
-            chunks.append(textpage.get_text_bounded())
-            textpage.close()
-            page.close()
-            if sum(map(len, chunks)) > PDF_TEXT_LIMIT:
-                break
-        return "\n".join(chunks).replace("\r\n", "\n")
-    finally:
-        document.close()
 
 
 # -- markup ----------------------------------------------------------------------------------------------

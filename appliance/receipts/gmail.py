@@ -97,7 +97,7 @@ class Resources:
 class GmailClient:
     """One mailbox. Blocking methods (``_x``) run in threads; the async ones are what callers use."""
 
-    def __init__(self, settings: Settings, refresh_token: str, budget: Budget, *, threads: int = 4) -> None:
+    def __init__(self, settings: Settings, refresh_token: str, budget: Budget, *, threads: int = 6) -> None:
         self.api_url = settings.gmail_api_url.rstrip("/") + "/"
         self.credentials = Credentials(
             token=None, refresh_token=refresh_token, token_uri=settings.google_token_uri,

@@ -4,7 +4,8 @@
 ``receipts.body_html``, or plain text in ``body_text``; the result goes to ``receipts.preview_path`` and
 ``thumbnail_path``), and ``previews.pdf_thumbnail`` gets ``{"business_id", "attachment_id"}`` for each PDF
 attachment stored with it (file at ``DATA_DIR/<storage_path>``; result to
-``receipt_attachments.thumbnail_path``). While those jobs are not declared this is a no-op.
+``receipt_attachments.thumbnail_path``). While those jobs are not declared, or with
+``RECEIPTS_PREVIEWS=false``, this is a no-op.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ async def receipts_saved(services: Services, business_id: int, receipt_ids: list
     """Enqueue the preview jobs for freshly saved receipts; returns how many jobs were enqueued.
 
     A preview is a nicety: if Redis is down now, the receipts stay saved and the failure is logged."""
+    if not services.settings.receipts_previews:
+        return 0
     queue = JobQueue(services.redis, services.keys)
     jobs: list[tuple[str, dict[str, int]]] = []
     if declared(RENDER_EMAIL):

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
@@ -25,7 +26,7 @@ from appliance.services import Services
 
 log = logging.getLogger(__name__)
 SYNC_JOB = "receipts.sync"
-SYNC_RETRIES = 8
+SYNC_RETRIES = 8  # the max_retries declared for receipts.sync in jobs/catalog.py
 
 
 def lock_name(business_id: int) -> str:
@@ -38,41 +39,59 @@ async def sync_job(ctx: JobContext, business_id: int, run_id: int, slice: int = 
     # follow-up job can start before its predecessor lets go, and a rerun after a SIGKILL before the dead
     # holder's lease runs out: wait that long rather than fail.
     lease = svc.settings.job_lease
-    async with hold(svc.redis, svc.keys, lock_name(business_id), ttl=lease, wait=lease + 5):
-        state = await svc.db.run(sync.begin_slice, run_id, slice)
-        if state is None:
-            return {"run_id": run_id, "slice": slice, "skipped": "not the run's current slice"}
-        connection = state["connection"]
-        if connection is None or connection.status != "ok":
-            why = "no Gmail mailbox is connected" if connection is None else "the mailbox needs reconnecting"
-            await svc.db.run(runs.finish, run_id, "failed", why)
-            return {"run_id": run_id, "status": "failed", "error": why}
-        client = GmailClient(svc.settings, tokens.decrypt(svc.settings, connection.encrypted_refresh_token),
-                             budget_for(svc, business_id))
-        work = sync.Slice(svc, client, run_id, business_id, state["mode"], state["params"],
-                          state["checkpoint"], state["scanned"], connection.history_id)
-        deadline = trio.current_time() + svc.settings.receipts_sync_slice
-        try:
-            done = await with_heartbeat(svc, run_id, lambda: work.run(deadline))
-        except ReconnectNeededError as exc:
-            await svc.db.run(sync.fail_for_reconnect, run_id, business_id, str(exc))
-            return {"run_id": run_id, "status": "failed", "error": str(exc)}
-        except sync.RunEndedError as exc:
-            return {"run_id": run_id, "status": "ended", "error": str(exc)}
-        except Exception as exc:
-            if ctx.attempt > SYNC_RETRIES:  # the last attempt: the run fails with what went wrong
-                await svc.db.run(runs.finish, run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
-        if done:
-            await svc.db.run(sync.complete, run_id, business_id, work.checkpoint.get("history_start"))
-            return {"run_id": run_id, "status": "completed", "scanned": work.scanned,
-                    "saved": len(work.saved_ids)}
-        # Enqueue first, then move the run to the next slice while still holding the lock: a crash between
-        # the two leaves this job to rerun (the follow-up finds the slice number is not its own and stops).
-        next_job = await JobQueue(svc.redis, svc.keys).enqueue(
-            SYNC_JOB, {"business_id": business_id, "run_id": run_id, "slice": slice + 1})
-        await svc.db.run(sync.hand_over, run_id, slice + 1, next_job)
-        return {"run_id": run_id, "status": "continued", "next_job": next_job, "scanned": work.scanned}
+    with plain_errors():  # the lock's renewal nursery would report any failure as an ExceptionGroup
+        async with hold(svc.redis, svc.keys, lock_name(business_id), ttl=lease, wait=lease + 5):
+            return await _sync_slice(ctx, svc, business_id, run_id, slice)
+
+
+@contextmanager
+def plain_errors() -> Iterator[None]:
+    """One failure inside nurseries surfaces as itself (what the job record and the run show)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors = leaves(group)
+        if len(errors) == 1 and isinstance(errors[0], Exception):
+            raise errors[0] from None
+        raise
+
+
+async def _sync_slice(ctx: JobContext, svc: Services, business_id: int, run_id: int,
+                      slice: int) -> dict[str, Any]:  # noqa: A002
+    state = await svc.db.run(sync.begin_slice, run_id, slice)
+    if state is None:
+        return {"run_id": run_id, "slice": slice, "skipped": "not the run's current slice"}
+    connection = state["connection"]
+    if connection is None or connection.status != "ok":
+        why = "no Gmail mailbox is connected" if connection is None else "the mailbox needs reconnecting"
+        await svc.db.run(runs.finish, run_id, "failed", why)
+        return {"run_id": run_id, "status": "failed", "error": why}
+    client = GmailClient(svc.settings, tokens.decrypt(svc.settings, connection.encrypted_refresh_token),
+                         budget_for(svc, business_id))
+    work = sync.Slice(svc, client, run_id, business_id, state["mode"], state["params"],
+                      state["checkpoint"], state["scanned"], connection.history_id)
+    deadline = trio.current_time() + svc.settings.receipts_sync_slice
+    try:
+        done = await with_heartbeat(svc, run_id, lambda: work.run(deadline))
+    except ReconnectNeededError as exc:
+        await svc.db.run(sync.fail_for_reconnect, run_id, business_id, str(exc))
+        return {"run_id": run_id, "status": "failed", "error": str(exc)}
+    except sync.RunEndedError as exc:
+        return {"run_id": run_id, "status": "ended", "error": str(exc)}
+    except Exception as exc:
+        if ctx.attempt > SYNC_RETRIES:  # the last attempt: the run fails with what went wrong
+            await svc.db.run(runs.finish, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    if done:
+        await svc.db.run(sync.complete, run_id, business_id, work.checkpoint.get("history_start"))
+        return {"run_id": run_id, "status": "completed", "scanned": work.scanned,
+                "saved": len(work.saved_ids)}
+    # Enqueue first, then move the run to the next slice while still holding the lock: a crash between
+    # the two leaves this job to rerun (the follow-up finds the slice number is not its own and stops).
+    next_job = await JobQueue(svc.redis, svc.keys).enqueue(
+        SYNC_JOB, {"business_id": business_id, "run_id": run_id, "slice": slice + 1})
+    await svc.db.run(sync.hand_over, run_id, slice + 1, next_job)
+    return {"run_id": run_id, "status": "continued", "next_job": next_job, "scanned": work.scanned}
 
 
 async def with_heartbeat(svc: Services, run_id: int, work: Callable[[], Awaitable[bool]]) -> bool:
@@ -86,16 +105,11 @@ async def with_heartbeat(svc: Services, run_id: int, work: Callable[[], Awaitabl
             if not await svc.db.run(runs.heartbeat, run_id):
                 raise sync.RunEndedError(f"run {run_id} was ended while it ran")
 
-    try:
+    with plain_errors():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(beat, nursery.cancel_scope)
             outcome.append(await work())
             nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        errors = leaves(group)
-        if len(errors) == 1 and isinstance(errors[0], Exception):
-            raise errors[0] from None
-        raise
     return outcome[0]
 
 

@@ -16,6 +16,7 @@ class Attachment:
     size: int
     attachment_id: str | None = None
     data: bytes | None = None
+    content_id: str | None = None  # an inline part's Content-ID, which the HTML body calls cid:<id>
 
     @property
     def is_pdf(self) -> bool:
@@ -51,6 +52,13 @@ def _charset(part: dict[str, Any]) -> str:
     return "utf-8"
 
 
+def _header(part: dict[str, Any], name: str) -> str | None:
+    for header in part.get("headers") or []:
+        if header.get("name", "").lower() == name:
+            return str(header.get("value", "")).strip().strip("<>")[:300] or None
+    return None
+
+
 def _text(part: dict[str, Any]) -> str:
     raw = decode_data(part.get("body", {}).get("data", ""))
     try:
@@ -68,6 +76,7 @@ def _walk(part: dict[str, Any], message: Message) -> None:
             size=int(body.get("size") or 0),
             attachment_id=body.get("attachmentId"),
             data=decode_data(body["data"]) if body.get("data") else None,
+            content_id=_header(part, "content-id"),
         ))
     elif mime == "text/html" and message.html is None and body.get("data"):
         message.html = _text(part)

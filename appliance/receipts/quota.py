@@ -21,9 +21,10 @@ BACKOFF_CAP = 32.0
 
 class Budget:
     """``await spend(units)`` returns when spending them keeps the mailbox under ``rate`` units a second,
-    with bursts up to ``burst`` units (one batch of 50 reads)."""
+    with bursts up to ``burst`` units (one batch of 25 reads: spending evenly leaves Google's own window
+    room for requests that arrive bunched up)."""
 
-    def __init__(self, rate: float, burst: float = 250.0) -> None:
+    def __init__(self, rate: float, burst: float = 125.0) -> None:
         self.rate = rate
         self.tolerance = burst / rate
         self._tat = 0.0  # theoretical arrival time of the next unit (GCRA)

@@ -14,9 +14,10 @@ from typing import Any
 
 import trio
 
+from appliance import previews
 from appliance.files.storage import store_blob
 from appliance.receipts import GmailError, ReceiptsError, extract, runs, store
-from appliance.receipts.gmail import BATCH_MAX, GmailClient, HistoryExpiredError, MessageGoneError
+from appliance.receipts.gmail import GmailClient, HistoryExpiredError, MessageGoneError
 from appliance.receipts.hooks import receipts_saved
 from appliance.receipts.message import Attachment, Message, decode_data, parse
 from appliance.receipts.plan import window_since
@@ -24,7 +25,11 @@ from appliance.services import Services
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100
-BATCHES_IN_FLIGHT = 2
+# Batches of 25 (Gmail takes up to 100 and advises at most 50): spent every half second under the quota
+# budget, they reach Google evenly enough not to be answered 429 when the network bunches them up.
+BATCH_SIZE = 25
+BATCHES_IN_FLIGHT = 4  # per slice, across the pages being read
+PAGES_AHEAD = 1  # pages queued for the saver besides the one it waits on (so up to 3 being read)
 HEARTBEAT_EVERY = 10.0
 SUFFIX = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif",
           "image/webp": ".webp"}
@@ -42,6 +47,16 @@ class PageResult:
 
 
 @dataclass
+class Pending:
+    """A page being read: saved, in order, once ``ready``."""
+
+    checkpoint: dict[str, Any]
+    done: bool
+    result: PageResult | None = None
+    ready: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass
 class Slice:
     services: Services
     client: GmailClient
@@ -53,23 +68,23 @@ class Slice:
     scanned: int
     history_id: str | None
     saved_ids: list[int] = field(default_factory=list)
+    batches: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(BATCHES_IN_FLIGHT))
 
     # -- the loop ----------------------------------------------------------------------------------------
     async def run(self, deadline: float) -> bool:
         """Work until the run is done (True) or the slice's time is up (False).
 
-        Three stages overlap: the next page is listed while this one's messages are read, and a page is
-        saved (in order, by one saver task) while the next one is read."""
+        Pages overlap: while one is saved (in order, by one saver task), the next ones are listed and
+        read, so the quota budget, not the round trips, sets the pace."""
         if "phase" not in self.checkpoint:
             await self._start()
-        send, receive = trio.open_memory_channel[tuple[PageResult, dict[str, Any], bool]](1)
+        send, receive = trio.open_memory_channel[Pending](PAGES_AHEAD)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._saver, receive)
             async with send:
-                return await self._pages(send, deadline)
+                return await self._pages(nursery, send, deadline)
 
-    async def _pages(self, send: trio.MemorySendChannel[tuple[PageResult, dict[str, Any], bool]],
-                     deadline: float) -> bool:
+    async def _pages(self, nursery: trio.Nursery, send: trio.MemorySendChannel[Pending], deadline: float) -> bool:
         cp = self.checkpoint
         limit = self.params.get("max_messages")
         listed = self.scanned
@@ -78,19 +93,18 @@ class Slice:
             if limit is not None and listed + len(ids) >= limit:
                 ids, next_token = ids[:max(0, limit - listed)], None
             listed += len(ids)
-            upcoming: list[tuple[list[str], str | None]] = []
-            async with trio.open_nursery() as nursery:
-                if next_token is not None and trio.current_time() < deadline:
-                    nursery.start_soon(self._prefetch, next_token, upcoming)
-                result = await self.process(ids)
-            cp["page_token"] = next_token
-            done = next_token is None
-            await send.send((result, dict(cp), done))
-            if done:
+            pending = Pending({**cp, "page_token": next_token}, done=next_token is None)
+            nursery.start_soon(self._read_page, ids, pending)
+            await send.send(pending)  # waits while PAGES_AHEAD pages are ahead of the saver
+            if next_token is None:
                 return True
-            if trio.current_time() >= deadline or not upcoming:
+            if trio.current_time() >= deadline:
                 return False
-            ids, next_token = upcoming[0]
+            ids, next_token = await self._page(next_token)
+
+    async def _read_page(self, ids: list[str], pending: Pending) -> None:
+        pending.result = await self.process(ids)
+        pending.ready.set()
 
     async def _first_page(self) -> tuple[list[str], str | None]:
         try:
@@ -98,9 +112,6 @@ class Slice:
         except HistoryExpiredError:
             await self._rescan_after_expired_history()
             return await self._page(None)
-
-    async def _prefetch(self, token: str, into: list[tuple[list[str], str | None]]) -> None:
-        into.append(await self._page(token))
 
     async def _page(self, token: str | None) -> tuple[list[str], str | None]:
         """The message ids of one list (or history) page, and the token of the next."""
@@ -116,10 +127,12 @@ class Slice:
             ids = [m["id"] for m in page.get("messages", [])]
         return ids, page.get("nextPageToken")
 
-    async def _saver(self, receive: trio.MemoryReceiveChannel[tuple[PageResult, dict[str, Any], bool]]) -> None:
+    async def _saver(self, receive: trio.MemoryReceiveChannel[Pending]) -> None:
         async with receive:
-            async for result, checkpoint, done in receive:
-                await self._save_page(result, checkpoint, done)
+            async for pending in receive:
+                await pending.ready.wait()
+                assert pending.result is not None
+                await self._save_page(pending.result, pending.checkpoint, pending.done)
 
     async def _start(self) -> None:
         profile = await self.client.profile()
@@ -162,9 +175,9 @@ class Slice:
     # -- one page --------------------------------------------------------------------------------------
     async def process(self, ids: list[str]) -> PageResult:
         result = PageResult(scanned=len(ids))
-        chunks = [ids[i:i + BATCH_MAX] for i in range(0, len(ids), BATCH_MAX)]
+        chunks = [ids[i:i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
         found: list[list[dict[str, Any]]] = [[] for _ in chunks]
-        limiter = trio.CapacityLimiter(BATCHES_IN_FLIGHT)
+        limiter = self.batches
 
         async def one(index: int, chunk: list[str]) -> None:
             async with limiter:
@@ -192,6 +205,13 @@ class Slice:
         result.found = [receipt for chunk_found in found for receipt in chunk_found]
         return result
 
+    async def _pdf_text(self, message: Message, data: bytes) -> str:
+        try:
+            return await (await previews.shared(self.services)).pdf_text(data)
+        except previews.PreviewError as exc:  # a PDF that cannot be read says nothing
+            log.warning("run %d: a PDF of message %s unreadable: %s", self.run_id, message.id, exc)
+            return ""
+
     async def examine(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The receipt row a message makes, or None (not a receipt, or outside the requested days)."""
         read = await trio.to_thread.run_sync(self._read, raw)
@@ -203,7 +223,8 @@ class Slice:
                 if attachment.is_pdf and attachment.size <= self._cap:
                     await self._load(message, attachment)
                     if attachment.data:
-                        found = await trio.to_thread.run_sync(extract.from_pdf, message, attachment.data)
+                        text = await self._pdf_text(message, attachment.data)
+                        found = await trio.to_thread.run_sync(extract.from_pdf, message, text)
                     if found:
                         break
         if found is None:
@@ -243,7 +264,8 @@ class Slice:
             if not attachment.is_kept:
                 continue
             row = {"filename": attachment.filename[:300], "mime_type": attachment.mime_type,
-                   "size_bytes": attachment.size or None, "storage_path": None, "sha256": None}
+                   "size_bytes": attachment.size or None, "storage_path": None, "sha256": None,
+                   "content_id": attachment.content_id}
             if attachment.size <= self._cap:
                 await self._load(message, attachment)
             if attachment.data is not None and len(attachment.data) <= self._cap:

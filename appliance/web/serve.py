@@ -18,7 +18,8 @@ async def serve_api(settings: Settings, stop: trio.Event, *,
                     task_status: trio.TaskStatus[RoleHandle] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until ``stop`` is set, then finish in-flight requests within SHUTDOWN_GRACE, refusing new ones."""
     async with open_services(settings) as services, trio.open_nursery() as nursery:
-        config = hypercorn_config(settings.bind_host, settings.api_port, settings.shutdown_grace)
+        config = hypercorn_config(settings.bind_host, settings.api_port, settings.shutdown_grace,
+                                  processes=settings.api_processes)
         app = create_app(services)
         binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait))
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.api_port

@@ -1,7 +1,7 @@
 """receipts: status 'new', one active sync run per business, checkpoints, stored bodies and attachments
 
 Revision ID: 0012
-Revises: 0002
+Revises: 0011
 """
 
 from __future__ import annotations

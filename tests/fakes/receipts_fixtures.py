@@ -52,6 +52,7 @@ def google_settings(base: Settings, fake: FakeGoogle, **extra: Any) -> Settings:
         "google_redirect_uri": env["GOOGLE_REDIRECT_URI"], "google_auth_uri": env["GOOGLE_AUTH_URI"],
         "google_token_uri": env["GOOGLE_TOKEN_URI"], "gmail_api_url": env["GMAIL_API_URL"],
         "encryption_key": SecretStr(Fernet.generate_key().decode()), "gmail_quota_units": 100_000.0,
+        "receipts_previews": False,  # the previews jobs are tested on their own (test_receipts_api: hook)
     }
     update.update(extra)
     return base.model_copy(update=update)
