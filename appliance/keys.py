@@ -77,3 +77,7 @@ class Keys:
     def idempotency(self, name: str) -> str:
         """STRING: a side effect already done (for example a WhatsApp reply sent)."""
         return f"{self.prefix}done:{name}"
+
+    def login_failures(self, scope: str, who: str) -> str:
+        """HASH {n, last}: failed logins of one account (scope "account") or one client address ("address")."""
+        return f"{self.prefix}login-failures:{scope}:{who}"

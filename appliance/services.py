@@ -26,7 +26,7 @@ class Services:
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    db = Database(settings.database_url, settings.db_pool_size)
+    db = Database.from_settings(settings)
     try:
         async with open_redis(settings.redis_url) as redis:
             yield Services(settings, db, redis, Keys(settings.redis_prefix))

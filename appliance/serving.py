@@ -12,8 +12,6 @@ import socket
 
 from hypercorn.config import Config
 
-from appliance import hypercorn_patch
-
 BACKLOG = 1024  # a burst of calls or webhooks connecting at once must not overflow the accept queue
 
 
@@ -36,7 +34,6 @@ def listen_socket(host: str, port: int, *, shared: bool, backlog: int = BACKLOG)
 
 def hypercorn_config(host: str, port: int, grace: float, *, processes: int = 1) -> Config:
     """Hypercorn's settings for a role listening on ``host:port``, with ``processes`` sharing the port."""
-    hypercorn_patch.apply()
     config = Config()
     sock = listen_socket(host, port, shared=processes > 1)
     config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns (and closes) the descriptor from here on

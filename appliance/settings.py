@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     shutdown_grace: float = 30 * SECONDS
     job_lease: float = 30 * SECONDS
     db_pool_size: int = 10
+    # A dead or hung PostgreSQL becomes a 503 within seconds (appliance/db.py): connecting, each statement
+    # (server-side), waiting for a pooled connection, and each Database.run call as a whole are bounded.
+    db_connect_timeout: float = 3 * SECONDS
+    db_statement_timeout: float = 5 * SECONDS
+    db_pool_timeout: float = 5 * SECONDS
+    db_call_timeout: float = 6 * SECONDS
     session_ttl: float = 14 * 24 * 3600 * SECONDS
     session_cookie_secure: bool = True
     max_body_bytes: int = 1024 * 1024
@@ -125,6 +131,15 @@ class Settings(BaseSettings):
         if value in (None, ""):
             raise SettingMissingError(f"{name.upper()} is not set; add it to {SYSTEM_ENV_FILE} or the environment")
         return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+    def secrets(self, name: str) -> list[str]:
+        """A webhook secret that may be rotated (``INTERNAL_SECRET``, ``TWILIO_AUTH_TOKEN``): a comma-separated
+        list, the first current (used to sign and send), every one accepted on what arrives. Rotate by
+        setting ``new,old``, then, once every sender has the new one, ``new``."""
+        values = [part.strip() for part in str(self.require(name)).split(",") if part.strip()]
+        if not values:
+            raise SettingMissingError(f"{name.upper()} is empty; add it to {SYSTEM_ENV_FILE} or the environment")
+        return values
 
     def masked(self) -> dict[str, str]:
         """Effective settings for display, secrets and URL passwords masked."""

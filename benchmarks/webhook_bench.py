@@ -38,13 +38,13 @@ def main() -> None:
     port, flask_port = free_port(), free_port()
     env = dict(os.environ, API_PORT=str(port), BIND_HOST="127.0.0.1", INTERNAL_SECRET=SECRET, REDIS_PREFIX=prefix,
                LOG_LEVEL="ERROR", JOB_CONCURRENCY="16")
-    exe = str(ROOT / ".venv/bin/appliance")
-    subprocess.run([exe, "migrate"], env=env, check=True, capture_output=True)
-    subprocess.run([exe, "user", "create", "--business", f"bench-{prefix}", "--email", f"{prefix[10:-1]}@bench.test",
-                    "--password", "bench-password"], env=env, check=True, capture_output=True)
-    procs = [subprocess.Popen([exe, "api"], env=env),
-             subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
-                               "-b", f"127.0.0.1:{flask_port}", "--log-level", "warning",
+    exe = [sys.executable, "-m", "appliance"]  # this tree's appliance (cwd=ROOT), whatever venv runs us
+    subprocess.run([*exe, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([*exe, "user", "create", "--business", f"bench-{prefix}", "--email", f"{prefix[10:-1]}@bench.test",
+                    "--password", "bench-password"], env=env, cwd=ROOT, check=True, capture_output=True)
+    procs = [subprocess.Popen([*exe, "api"], env=env, cwd=ROOT),
+             subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-w", "1", "-k", "gthread",
+                               "--threads", "8", "-b", f"127.0.0.1:{flask_port}", "--log-level", "warning",
                                "benchmarks.baseline_webhook:app"], env=env, cwd=ROOT)]
     try:
         wait_listening(port)
@@ -52,7 +52,7 @@ def main() -> None:
         settings = Settings(_env_file=None, api_port=port, internal_secret=SECRET, redis_prefix=prefix)
         # The worker starts once the burst is accepted, as the baseline has none: both figures are accept alone.
         ours = trio.run(run_webhooks, settings, args.messages, args.duplicates, None, None,
-                        lambda: procs.append(subprocess.Popen([exe, "worker"], env=env)))
+                        lambda: procs.append(subprocess.Popen([*exe, "worker"], env=env, cwd=ROOT)))
         messages, _ = burst(args.messages, args.duplicates, seed=2)
         theirs = trio.run(post_burst, f"http://127.0.0.1:{flask_port}/webhook/whatsapp/incoming", SECRET, 1, messages)
     finally:

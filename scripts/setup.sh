@@ -38,12 +38,26 @@ fi
 su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='appliance'\"" | grep -q 1 \
   || su postgres -c "createdb -O '$me' appliance"
 
-# Redis: start one if nothing answers on 6379 (keeps nothing on disk, as on the CI machines).
+# Redis keeps an append-only file (fsync every second), so a job or webhook accepted with a 200 survives a
+# restart of redis-server; an operating-system crash can lose the last second or so (README, "Faults").
+# Debian's redis-server gets a drop-in included last in its config (last value wins); a Redis that is
+# already running is switched over live; one we start ourselves gets the same flags.
+if [ -f /etc/redis/redis.conf ]; then
+  printf 'appendonly yes\nappendfsync everysec\n' > /etc/redis/appliance.conf
+  chmod 0644 /etc/redis/appliance.conf
+  grep -qx 'include /etc/redis/appliance.conf' /etc/redis/redis.conf \
+    || echo 'include /etc/redis/appliance.conf' >> /etc/redis/redis.conf
+fi
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   mkdir -p /var/lib/redis /var/log/redis
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/appliance.log
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly yes \
+    --appendfsync everysec --dir /var/lib/redis --logfile /var/log/redis/appliance.log
   for _ in $(seq 1 60); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+if [ "$(redis-cli -h 127.0.0.1 -p 6379 config get appendonly | tail -n 1)" != "yes" ]; then
+  redis-cli -h 127.0.0.1 -p 6379 config set appendfsync everysec >/dev/null || true
+  redis-cli -h 127.0.0.1 -p 6379 config set appendonly yes | grep -q OK \
+    || echo "setup: WARNING: could not turn on Redis' append-only file; queued jobs do not survive a restart"
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

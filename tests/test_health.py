@@ -3,15 +3,17 @@ from __future__ import annotations
 import httpx
 import trio
 
+from appliance.redis import is_durable
 from appliance.services import open_services
 from appliance.web.app import create_app
 from appliance.web.serve import serve_api
 
 
-async def test_health_ok_and_metrics(client):
+async def test_health_ok_and_metrics(client, services):
     response = await client.get("/api/health")
     assert response.status_code == 200
-    assert await response.get_json() == {"status": "ok", "db": "ok", "redis": "ok"}
+    durable = await is_durable(services.redis)  # the shared test Redis: on CI, setup.sh turned AOF on
+    assert await response.get_json() == {"status": "ok", "db": "ok", "redis": "ok", "redis_durable": durable}
     metrics = await client.get("/metrics")
     text = (await metrics.get_data()).decode()
     assert metrics.status_code == 200 and 'appliance_http_requests_total{method="GET",route="/api/health"' in text

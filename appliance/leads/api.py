@@ -8,7 +8,7 @@ from quart import Blueprint, request
 
 from appliance.leads import store as leads
 from appliance.web.auth import require_auth
-from appliance.web.body import json_object
+from appliance.web.body import json_body
 from appliance.web.context import principal, services
 from appliance.web.errors import ApiError
 from appliance.web.query import int_param
@@ -37,9 +37,9 @@ async def list_leads():
 
 @bp.post("/api/leads")
 @require_auth
-async def create_lead():
-    fields = leads.LeadCreate.model_validate(await json_object())
-    lead = await services().db.run(leads.create_lead, principal().business_id, fields)
+@json_body(leads.LeadCreate)
+async def create_lead(body: leads.LeadCreate):
+    lead = await services().db.run(leads.create_lead, principal().business_id, body)
     return {"success": True, "lead": lead}, 201
 
 
@@ -54,9 +54,9 @@ async def get_lead(lead_id: int):
 
 @bp.patch("/api/leads/<int:lead_id>")
 @require_auth
-async def patch_lead(lead_id: int):
-    patch = leads.LeadPatch.model_validate(await json_object())
-    lead = await services().db.run(leads.update_lead, principal().business_id, lead_id, patch)
+@json_body(leads.LeadPatch)
+async def patch_lead(lead_id: int, body: leads.LeadPatch):
+    lead = await services().db.run(leads.update_lead, principal().business_id, lead_id, body)
     if lead is None:
         raise _not_found(lead_id)
     return {"success": True, "lead": lead}

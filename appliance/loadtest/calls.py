@@ -110,7 +110,7 @@ async def one_call(url: str, key: bytes, index: int, offset: float, seconds: flo
 async def run_calls(settings: Settings, calls: int, seconds: float, url: str | None,
                     server_pids: list[int] | None) -> dict[str, Any]:
     url = url or f"ws://127.0.0.1:{settings.media_port}/ws/twilio-media"
-    key = stream_key(settings.require("twilio_auth_token"))
+    key = stream_key(settings.secrets("twilio_auth_token")[0])
     port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
     # /proc reads go through a thread like any other blocking call (the scan of every process's fds is slow).
     found = await trio.to_thread.run_sync(procinfo.listener_pid, port) if not server_pids else None

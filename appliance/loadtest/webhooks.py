@@ -78,7 +78,7 @@ async def run_webhooks(settings: Settings, n: int, duplicates: float, url: str |
                        tenant: int | None = None, before_drain: Any = None) -> dict[str, Any]:
     """Against a running appliance (API and workers): ``tenant`` defaults to the first business."""
     url = url or f"http://127.0.0.1:{settings.api_port}/webhook/whatsapp/incoming"
-    secret = settings.require("internal_secret")
+    secret = settings.secrets("internal_secret")[0]
     messages, unique_count = burst(n, duplicates)
     prefix = messages[0]["key"]["id"][:10]
     async with open_services(settings) as services:

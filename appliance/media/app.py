@@ -156,14 +156,15 @@ class MediaApp:
     # -- webhooks ------------------------------------------------------------------------------------------
     async def _signed_form(self, scope: Scope, receive: Receive, route: str) -> dict[str, str]:
         try:
-            auth_token = self.settings.require("twilio_auth_token")
+            auth_tokens = self.settings.secrets("twilio_auth_token")  # old and new while it is rotated
         except SettingMissingError as exc:
             log.error("%s refused: %s", route, exc)
             raise HttpError(503, str(exc)) from None
         body = await _read_body(receive)
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         signature = dict(scope["headers"]).get(b"x-twilio-signature", b"").decode("latin-1")
-        if not signature_valid(auth_token, self._public_url(scope), pairs, signature):
+        url = self._public_url(scope)
+        if not any([signature_valid(token, url, pairs, signature) for token in auth_tokens]):
             metrics.WEBHOOKS.labels(route, "bad_signature").inc()
             log.warning("%s: bad or missing X-Twilio-Signature; 403", route)
             raise HttpError(403, "X-Twilio-Signature does not match this request")
@@ -186,7 +187,7 @@ class MediaApp:
         await self.services.db.run(calls.record_incoming, business_id, form["CallSid"], form.get("From"),
                                    form.get("To"))
         metrics.WEBHOOKS.labels("voice", "ok").inc()
-        token = make_stream_token(stream_key(self.settings.require("twilio_auth_token")), form["CallSid"])
+        token = make_stream_token(stream_key(self.settings.secrets("twilio_auth_token")[0]), form["CallSid"])
         base = self._public_url(scope, path="")
         stream_url = "wss://" + base.split("://", 1)[1] if base.startswith("https://") else \
             "ws://" + base.split("://", 1)[1]
@@ -222,12 +223,12 @@ class MediaApp:
             return
         await send({"type": "websocket.accept"})
         try:
-            key: bytes | None = stream_key(self.settings.require("twilio_auth_token"))
+            keys = [stream_key(token) for token in self.settings.secrets("twilio_auth_token")]
         except SettingMissingError:
-            key = None  # every start is refused: no token can be valid
+            keys = []  # every start is refused: no token can be valid
         session = CallSession(
             AsgiSocket(receive, send),
-            verify=lambda call_sid, token: key is not None and stream_token_valid(key, call_sid, token),
+            verify=lambda call_sid, token: any(stream_token_valid(key, call_sid, token) for key in keys),
             agent_for=self._agent_for, recorder=self.recorder, idle_timeout=self.settings.media_idle_timeout,
         )
         self.live.add(session)

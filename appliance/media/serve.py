@@ -7,6 +7,7 @@ from functools import partial
 import trio
 from hypercorn.trio import serve as hypercorn_serve
 
+from appliance import hypercorn_patch
 from appliance.media.app import MediaApp
 from appliance.nursery.role import RoleHandle, tcp_accepts
 from appliance.services import open_services
@@ -22,6 +23,7 @@ async def serve_media(settings: Settings, stop: trio.Event, *,
         # Calls are drained by the app itself; Hypercorn then only closes what is left.
         config = hypercorn_config(settings.bind_host, settings.media_port, grace=2,
                                   processes=settings.media_processes)
+        hypercorn_patch.apply()  # this role's per-frame path (see the module: measured to pay here only)
         config.websocket_max_message_size = MAX_WS_MESSAGE
         app = MediaApp(services)
         closed = trio.Event()

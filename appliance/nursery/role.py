@@ -15,6 +15,7 @@ from typing import Protocol
 import trio
 
 from appliance.nursery.sdnotify import Notifier
+from appliance.redis import REDIS_DOWN, open_redis, warn_unless_durable
 from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,16 @@ async def _on_signals(stop: trio.Event, scope: trio.CancelScope, notifier: Notif
                 scope.cancel()
 
 
+async def check_redis_durable(name: str, settings: Settings) -> None:
+    """Read Redis' ``appendonly`` once at start; a loud warning when accepted jobs would not survive."""
+    with trio.move_on_after(HEALTH_TIMEOUT):
+        try:
+            async with open_redis(settings.redis_url, max_connections=1) as redis:
+                await warn_unless_durable(redis, name)
+        except REDIS_DOWN as exc:
+            log.warning("%s: could not read Redis' appendonly setting: %s", name, exc)
+
+
 async def run_role(name: str, serve: Role, settings: Settings, notifier: Notifier | None = None) -> None:
     notifier = notifier or Notifier.from_env()
     stop = trio.Event()
@@ -80,6 +91,7 @@ async def run_role(name: str, serve: Role, settings: Settings, notifier: Notifie
             nursery.cancel_scope.cancel()  # drained: end the signal and heartbeat tasks too
 
         handle = await nursery.start(serve_then_finish)
+        nursery.start_soon(check_redis_durable, name, settings)
         log.info("%s ready: %s", name, handle.status())
         notifier.ready(handle.status())
         if notifier.enabled:

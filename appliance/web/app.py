@@ -15,6 +15,9 @@ from appliance.services import Services
 from appliance.web import auth, crm, health, jobs
 from appliance.web.context import EXTENSION, JOBS_EXTENSION
 from appliance.web.errors import install_error_handlers
+from appliance.web.inputs import install_input_limits
+from appliance.web.openapi import install_openapi
+from appliance.web.security import install_security_headers
 from appliance.whatsapp import api as whatsapp_api
 
 # The app shell's own blueprints, then one per feature.
@@ -30,8 +33,11 @@ def create_app(services: Services) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = services
     app.extensions[JOBS_EXTENSION] = JobQueue(services.redis, services.keys)
+    install_openapi(app)
+    install_input_limits(app)  # before the blueprints: their <int:...> ids use its bigint-bounded converter
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     install_error_handlers(app)
+    install_security_headers(app, services.settings.public_url)
     health.install_request_metrics(app)
     return app

@@ -1,4 +1,9 @@
-"""Login, logout and the caller's identity: secure cookie sessions for browsers, Bearer tokens for scripts."""
+"""Login, logout and the caller's identity: secure cookie sessions for browsers, Bearer tokens for scripts.
+
+Login is limited per account and per client address (``accounts/login_limits.py``: 429 with Retry-After);
+each login issues a new session id and revokes the one the browser presented, so a session id planted
+before login is worthless; logout revokes the session it was sent with.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, g, jsonify, request
 
 from appliance.accounts import store as accounts
+from appliance.accounts.login_limits import LoginLimits
+from appliance.web.body import json_body
 from appliance.web.context import principal, services
 from appliance.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 COOKIE = "appliance_session"
+# Marks views behind require_auth: the OpenAPI document (web/openapi.py) and the tenant-isolation test read it.
+AUTH_ATTRIBUTE = "appliance_requires_auth"
 
 
 class LoginBody(BaseModel):
@@ -36,6 +45,13 @@ def _presented_token() -> tuple[str, str] | None:
     return (cookie, "cookie") if cookie else None
 
 
+def current_token() -> str:
+    """The secret the authenticated caller presented (a session cookie or a Bearer token)."""
+    presented = _presented_token()
+    assert presented is not None, "current_token() outside require_auth"
+    return presented[0]
+
+
 def require_auth(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(view)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -52,21 +68,34 @@ def require_auth(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
         g.principal = found
         return await view(*args, **kwargs)
 
+    setattr(wrapper, AUTH_ATTRIBUTE, True)
     return wrapper
 
 
 @bp.post("/api/auth/login")
-async def login():
-    body = LoginBody.model_validate(await request.get_json(force=True, silent=False) or {})
+@json_body(LoginBody)
+async def login(body: LoginBody):
     svc = services()
+    limits = LoginLimits(svc.redis, svc.keys)
+    address = request.remote_addr or "unknown"
+    wait = await limits.retry_after(body.email, address)
+    if wait:
+        raise ApiError(429, f"too many failed logins; try again in {wait} s", headers={"Retry-After": str(wait)})
+    previous = request.cookies.get(COOKIE)
 
     def login_in_db(session) -> str | None:
         user = accounts.authenticate(session, body.email, body.password)
-        return accounts.issue_token(session, user, "session", svc.settings.session_ttl) if user else None
+        if user is None:
+            return None
+        if previous:
+            accounts.revoke_token(session, previous)  # rotation: the pre-login session id dies here
+        return accounts.issue_token(session, user, "session", svc.settings.session_ttl)
 
     token = await svc.db.run(login_in_db)
     if token is None:
+        await limits.failed(body.email, address)
         raise ApiError(401, "email or password is wrong")
+    await limits.succeeded(body.email)
     response = jsonify({"success": True, "email": body.email.strip().lower()})
     response.set_cookie(
         COOKIE, token, max_age=int(svc.settings.session_ttl), httponly=True,
@@ -79,8 +108,8 @@ async def login():
 @require_auth
 async def logout():
     presented = _presented_token()
-    if presented and presented[1] == "cookie":
-        await services().db.run(accounts.revoke_token, presented[0])
+    if presented and (presented[1] == "cookie" or principal().token_kind == "session"):
+        await services().db.run(accounts.revoke_token, presented[0])  # API tokens: DELETE /api/tokens/<id>
     response = jsonify({"success": True})
     response.delete_cookie(COOKIE, path="/")
     return response

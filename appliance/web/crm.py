@@ -13,8 +13,5 @@ PAGE = files("appliance.web").joinpath("static/index.html").read_bytes()
 
 @bp.get("/")
 async def index() -> Response:
-    return Response(PAGE, content_type="text/html; charset=utf-8", headers={
-        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                   "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
-    })
+    # The CSP and the other security headers are set on every answer in one place: web/security.py.
+    return Response(PAGE, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})

@@ -4,9 +4,12 @@ Exceptions the API raises on purpose::
 
     ApiError(status, message)        a client or availability error with its HTTP status
     pydantic.ValidationError         422, naming each bad field
-    werkzeug HTTPException           its own status (404, 405, 413, ...)
+    RequestSchemaValidationError     422 likewise (quart-schema's request and query validation)
+    werkzeug HTTPException           its own status (404, 405, 413, ...); a 413 also closes the connection
     redis connection errors          503 naming redis
-    database connection errors       503 naming the database
+    DatabaseUnavailableError         503 naming the database (down, hung past its deadline, refusing)
+    sqlalchemy DataError             400: a value the database cannot hold got past validation
+    SettingMissingError              503 naming the variable the feature needs (DESIGN: one clear error)
 """
 
 from __future__ import annotations
@@ -16,19 +19,24 @@ from typing import Any
 
 from pydantic import ValidationError
 from quart import Quart, jsonify, request
-from sqlalchemy.exc import OperationalError
+from quart_schema import RequestSchemaValidationError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
+from appliance.db import DatabaseUnavailableError
 from appliance.redis import REDIS_DOWN
+from appliance.settings import SettingMissingError
 
 log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -49,11 +57,22 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ApiError)
     async def _api_error(exc: ApiError):
         log.info("%s %s -> %d %s", request.method, request.path, exc.status, exc.message)
-        return error_response(exc.status, exc.message, **exc.extra)
+        response, status = error_response(exc.status, exc.message, **exc.extra)
+        response.headers.update(exc.headers)
+        return response, status
 
     @app.errorhandler(ValidationError)
     async def _validation(exc: ValidationError):
         message, fields = describe_validation(exc)
+        log.info("%s %s -> 422 %s", request.method, request.path, message)
+        return error_response(422, message, fields=fields)
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def _schema_validation(exc: RequestSchemaValidationError):
+        if isinstance(exc.validation_error, ValidationError):
+            message, fields = describe_validation(exc.validation_error)
+        else:
+            message, fields = str(exc.validation_error), {}
         log.info("%s %s -> 422 %s", request.method, request.path, message)
         return error_response(422, message, fields=fields)
 
@@ -64,7 +83,15 @@ def install_error_handlers(app: Quart) -> None:
             status, exc.description or exc.name
         )
         log.info("%s %s -> %d %s", request.method, request.path, status, message)
-        return error_response(status, message)
+        response, status = error_response(status, message)
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        if status == 413:
+            # The client may still be sending the body we refused: closing is the only way the next
+            # request on this connection is not parsed out of (or stuck behind) that unread body.
+            response.headers["Connection"] = "close"
+        return response, status
 
     for exc_type in REDIS_DOWN:
 
@@ -73,10 +100,21 @@ def install_error_handlers(app: Quart) -> None:
             log.warning("%s %s -> 503 redis unavailable: %s", request.method, request.path, exc)
             return error_response(503, "redis is unavailable, try again shortly")
 
-    @app.errorhandler(OperationalError)
-    async def _db_down(exc: OperationalError):
-        log.warning("%s %s -> 503 database unavailable: %s", request.method, request.path, exc.orig)
+    @app.errorhandler(DatabaseUnavailableError)
+    async def _db_down(exc: DatabaseUnavailableError):
+        log.warning("%s %s -> 503 %s", request.method, request.path, exc)
         return error_response(503, "database is unavailable, try again shortly")
+
+    @app.errorhandler(SettingMissingError)
+    async def _not_configured(exc: SettingMissingError):
+        log.warning("%s %s -> 503 %s", request.method, request.path, exc)
+        return error_response(503, str(exc))
+
+    @app.errorhandler(DataError)
+    async def _bad_value(exc: DataError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        log.info("%s %s -> 400 %s", request.method, request.path, first)
+        return error_response(400, f"invalid value: {first}")
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception):

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from quart import Blueprint, Quart, g, request
 
 from appliance.jobs.metrics import render as render_job_metrics
-from appliance.redis import REDIS_DOWN
+from appliance.redis import REDIS_DOWN, is_durable
 from appliance.web.context import job_queue, services
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,20 @@ async def _check(name: str, probe, results: dict[str, str]) -> None:
 async def health():
     svc = services()
     results: dict[str, str] = {}
-    # Both probes at once: the answer takes as long as the slower, not the sum.
+    durable: list[bool] = []
+
+    async def redis_probe() -> None:
+        await svc.redis.ping()
+        durable.append(await is_durable(svc.redis))
+
+    # Both probes at once: the answer takes as long as the slower, not the sum. A hung database is cut off
+    # at the deadline (Database.run), so the answer comes within CHECK_TIMEOUT whatever is down.
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_check, "db", svc.db.ping, results)
-        nursery.start_soon(_check, "redis", svc.redis.ping, results)
+        nursery.start_soon(_check, "redis", redis_probe, results)
     down = sorted(name for name, state in results.items() if state != "ok")
-    body = {"status": "ok" if not down else "down: " + ", ".join(down), "db": results["db"], "redis": results["redis"]}
+    body = {"status": "ok" if not down else "down: " + ", ".join(down), "db": results["db"],
+            "redis": results["redis"], "redis_durable": bool(durable and durable[0])}
     if down:
         log.warning("health: %s", body)
     return body, (503 if down else 200)

@@ -19,13 +19,14 @@ from typing import Any
 
 import trio
 from pydantic import ValidationError
-from quart import Blueprint, request
+from quart import Blueprint, current_app, request
 
 from appliance.files import file_url
 from appliance.jobs.queue import JobQueue
 from appliance.redis import claim_once
 from appliance.settings import SettingMissingError
 from appliance.web.auth import require_auth
+from appliance.web.body import document_body
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
 from appliance.web.query import int_param
@@ -41,11 +42,11 @@ TENANT_CACHE_SIZE = 10_000
 
 def _check_secret() -> None:
     try:
-        expected = services().settings.require("internal_secret")
+        accepted = services().settings.secrets("internal_secret")  # old and new while it is rotated
     except SettingMissingError as exc:
         raise ApiError(503, str(exc)) from None
-    presented = request.headers.get("X-Internal-Secret", "")
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
+    presented = request.headers.get("X-Internal-Secret", "").encode()
+    if not any([hmac.compare_digest(presented, secret.encode()) for secret in accepted]):
         raise ApiError(401, "X-Internal-Secret is missing or wrong")
 
 
@@ -77,11 +78,12 @@ async def _enqueue_update(queue: JobQueue, tenant: int, update: wire.StatusUpdat
 
 
 @bp.post("/webhook/whatsapp/incoming")
+@document_body(wire.IncomingWebhook)  # validated below with 400, not 422: the bridge's contract
 async def incoming():
     _check_secret()
     raw = await request.get_data()  # 413 above MAX_CONTENT_LENGTH, before any of it is parsed
     try:
-        body = json.loads(raw)
+        body = current_app.json.loads(raw)  # depth and NUL limits: web/inputs.py (400)
     except ValueError:
         raise ApiError(400, "body is not valid JSON") from None
     try:
@@ -136,6 +138,8 @@ async def messages(jid: str):
     settings = services().settings  # media links are signed with ENCRYPTION_KEY; without it they are left out
     files = functools.partial(file_url, settings, business_id) if settings.encryption_key else None
     rows = await services().db.run(store.messages, business_id, jid, int(before) if before else None, limit, files)
+    if not rows and before is None:  # no such conversation in the caller's business
+        raise ApiError(404, f"conversation {jid} not found")
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return {"success": True, "messages": rows, "next_before": next_before}
 
@@ -143,6 +147,8 @@ async def messages(jid: str):
 @bp.post("/api/whatsapp/conversations/<jid>/read")
 @require_auth
 async def mark_read(jid: str):
+    if not await services().db.run(store.messages, principal().business_id, jid, None, 1):
+        raise ApiError(404, f"conversation {jid} not found")
     count = await services().db.run(store.mark_read, principal().business_id, jid)
     return {"success": True, "marked": count}
 
