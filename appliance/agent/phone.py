@@ -24,8 +24,7 @@ def telephony(settings: Any) -> Telephony | None:
     """Twilio REST for transfers and the spoken fallback; None (and those off) without its credentials."""
     if not settings.twilio_account_sid or settings.twilio_auth_token is None:
         return None
-    return Telephony(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
-                     settings.twilio_api_url)
+    return Telephony(settings.twilio_account_sid, settings.secrets("twilio_auth_token")[0], settings.twilio_api_url)
 
 
 async def realtime_agent(services: Any, call: Any) -> RealtimeAgent:
