@@ -77,6 +77,42 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+AGENT_OPTIONS = {"instructions": "agent_instructions", "greeting": "agent_greeting", "voice": "agent_voice",
+                 "transfer_number": "transfer_number", "voice_agent": "voice_agent", "reply_mode": "auto_reply_mode",
+                 "reply_text": "auto_reply_text", "silence": "agent_silence_seconds",
+                 "max_call": "agent_max_call_seconds"}
+
+
+def cmd_agent(args: argparse.Namespace, settings: Settings) -> int:
+    """Show or change a business's AI agent settings (the same validation as PATCH /api/settings)."""
+    from pydantic import ValidationError
+
+    from appliance.accounts import business
+    from appliance.db import Database
+
+    changes: dict[str, object] = {column: getattr(args, option) for option, column in AGENT_OPTIONS.items()
+                                  if getattr(args, option, None) is not None}
+    if getattr(args, "tools", None) is not None:
+        changes["agent_tools"] = [t for t in args.tools.split(",") if t]
+    db = Database(settings.database_url, 1)
+    try:
+        if args.action == "set":
+            patch = business.SettingsPatch.model_validate(changes)
+            found = db.run_sync(business.update_settings, args.business, patch)
+        else:
+            found = db.run_sync(business.get_settings, args.business)
+    except ValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    if found is None:
+        print(f"error: no business {args.business}", file=sys.stderr)
+        return 1
+    print(json.dumps(found, indent=2, default=str))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.masked().items():
         print(f"{name}={value}")
@@ -182,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--sysusers-dir", default="/etc/sysusers.d")
     si.add_argument("--executable", default=None, help="path of the appliance command (default: this one)")
     si.set_defaults(fn=cmd_systemd_install)
+
+    agent = sub.add_parser("agent", help="a business's AI agent settings").add_subparsers(dest="action", required=True)
+    agent.add_parser("show", help="print them").add_argument("--business", type=int, required=True)
+    aset = agent.add_parser("set", help="change them (as PATCH /api/settings)")
+    aset.add_argument("--business", type=int, required=True)
+    for option in AGENT_OPTIONS:
+        aset.add_argument("--" + option.replace("_", "-"), dest=option, default=None,
+                          type=int if option in ("silence", "max_call") else str)
+    aset.add_argument("--tools", default=None, help="comma-separated: lookup_caller,save_lead,take_message,"
+                      "end_call,transfer_call (empty: none)")
+    for command in agent.choices.values():
+        command.set_defaults(fn=cmd_agent)
 
     receipts = sub.add_parser("receipts", help="Gmail receipts").add_subparsers(dest="action", required=True)
     rs = receipts.add_parser("sync", help="start a sync run for a business (enqueues receipts.sync)")

@@ -64,6 +64,8 @@ class Business(Base):
     agent_voice: Mapped[str | None] = mapped_column(String(40))
     agent_tools: Mapped[list[str] | None] = mapped_column(JSON)
     transfer_number: Mapped[str | None] = mapped_column(String(40))
+    agent_silence_seconds: Mapped[int | None] = mapped_column(Integer)
+    agent_max_call_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -130,6 +132,7 @@ class WhatsAppMessage(Base):
     status: Mapped[str] = mapped_column(String(20), server_default="received")
     sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     read_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    usage: Mapped[dict[str, int] | None] = mapped_column(JSON)  # an AI reply: the model's token usage
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now(), nullable=False
@@ -159,6 +162,10 @@ class Call(Base):
     frames_out: Mapped[int] = mapped_column(Integer, server_default="0")
     frames_dropped: Mapped[int] = mapped_column(Integer, server_default="0")
     end_reason: Mapped[str | None] = mapped_column(String(80))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    transcript: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    usage: Mapped[dict[str, int] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = _now()
 
 

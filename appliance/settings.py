@@ -81,9 +81,22 @@ class Settings(BaseSettings):
     data_dir: Path = Path("/var/lib/appliance")
     media_idle_timeout: float = 30 * SECONDS
     voice_agent: str = "echo"
-    realtime_url: str | None = None  # e.g. wss://api.openai.com/v1/realtime?model=gpt-realtime
+    realtime_url: str = "wss://api.openai.com/v1/realtime?model=gpt-realtime"  # GA protocol, no OpenAI-Beta
     realtime_api_key: SecretStr | None = None
-    realtime_instructions: str | None = None
+    realtime_instructions: str | None = None  # a business's agent_instructions win
+    realtime_transcribe_model: str = "gpt-4o-mini-transcribe"
+    # The media role's voice agents by name ("module:function" factories, resolved when the role starts).
+    voice_agents: dict[str, str] = {"echo": "appliance.media.agents:echo_agent",
+                                    "realtime": "appliance.agent.phone:realtime_agent"}
+    agent_silence_timeout: float = 20 * SECONDS  # per call; a business's agent_silence_seconds wins
+    agent_max_duration: float = 600 * SECONDS  # per call; a business's agent_max_call_seconds wins
+    twilio_account_sid: str | None = None  # Twilio REST (call transfer, spoken fallback)
+    twilio_api_url: str = "https://api.twilio.com"
+    llm_base_url: str = "https://api.openai.com/v1"  # any OpenAI-compatible chat completions API
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 20 * SECONDS
+    llm_max_retries: int = 2  # on connection errors, 408, 409, 429 and 5xx, with backoff (openai client)
     # Receipts (Gmail): DESIGN.md "Receipts (Gmail)". Tests point the three URLs at a local fake Google.
     google_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_token_uri: str = "https://oauth2.googleapis.com/token"

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from functools import partial
 
 import httpx
 import pytest
 import trio
 from pydantic import SecretStr
-from trio_websocket import ConnectionClosed, serve_websocket
+from trio_websocket import ConnectionClosed
 from twilio.request_validator import RequestValidator
 
-from appliance.media.agents import RealtimeAgent
 from appliance.media.serve import serve_media
-from appliance.media.session import CallSession
 from appliance.media.simulator import media_message, open_twilio_socket, start_message, stop_message
 from appliance.media.twilio import compute_signature, signature_valid
 from tests.conftest import bearer, make_tenant
-from tests.media_fakes import FRAME, ListRecorder, MemorySocket
+from tests.media_fakes import FRAME
 
 AUTH_TOKEN = "12345678901234567890123456789012"
 
@@ -141,70 +138,3 @@ async def test_shutdown_ends_live_calls_after_the_grace_and_refuses_new_ones(med
                 await ws.get_message()
         assert closed.value.reason.code == 1000 and closed.value.reason.reason == "shutdown"
         assert trio.current_time() - started <= settings.shutdown_grace + 1
-
-
-class FakeRealtime:
-    """A local server speaking the OpenAI Realtime protocol: echoes appended audio as response deltas and
-    announces speech_started after ``barge_after`` appends."""
-
-    def __init__(self, barge_after: int) -> None:
-        self.barge_after = barge_after
-        self.session_update: dict | None = None
-        self.headers: dict[str, str] = {}
-        self.appended = 0
-
-    async def handler(self, request) -> None:
-        self.headers = {k.decode().lower(): v.decode() for k, v in request.headers}
-        ws = await request.accept()
-        self.session_update = json.loads(await ws.get_message())
-        try:
-            while True:
-                event = json.loads(await ws.get_message())
-                assert event["type"] == "input_audio_buffer.append"
-                self.appended += 1
-                await ws.send_message(json.dumps({"type": "response.output_audio.delta", "delta": event["audio"]}))
-                if self.appended == self.barge_after:
-                    await ws.send_message(json.dumps({"type": "input_audio_buffer.speech_started"}))
-        except ConnectionClosed:
-            pass
-
-
-async def test_realtime_bridge_speaks_the_protocol_and_clears_on_barge_in(nursery):
-    fake = FakeRealtime(barge_after=3)
-    server = await nursery.start(partial(serve_websocket, fake.handler, "127.0.0.1", 0, ssl_context=None))
-    url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=test"
-    sock, recorder = MemorySocket(), ListRecorder()
-
-    async def agent_for(_info):
-        return RealtimeAgent(url, "sk-test")
-
-    call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
-    sock.start()
-    async with trio.open_nursery() as inner:
-        inner.start_soon(call.run)
-        for _ in range(3):
-            sock.media()
-        with trio.fail_after(10):
-            seen = []
-            while not seen or seen[-1]["event"] != "clear":
-                seen.append(await sock.next_sent())
-        assert [m["event"] for m in seen].count("media") <= 3 and seen[-1] == {"event": "clear", "streamSid": "MZ1"}
-        sock.hang_up()
-    assert fake.session_update["type"] == "session.update"
-    assert fake.session_update["session"]["input_audio_format"] == "g711_ulaw"
-    assert fake.session_update["session"]["output_audio_format"] == "g711_ulaw"
-    assert fake.headers["authorization"] == "Bearer sk-test" and fake.appended == 3
-    assert recorder.ends[0][2] == "caller hung up"
-
-
-async def test_unreachable_voice_service_ends_the_call_cleanly():
-    sock, recorder = MemorySocket(), ListRecorder()
-
-    async def agent_for(_info):
-        return RealtimeAgent("ws://127.0.0.1:1/v1/realtime", "sk-test")
-
-    sock.start()
-    call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
-    with trio.fail_after(15):
-        assert await call.run() == "agent failed: AgentError"
-    assert sock.closed == (1000, "agent failed: AgentError")

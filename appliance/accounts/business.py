@@ -14,7 +14,8 @@ from appliance.models import Business
 AutoReplyMode = Literal["off", "fixed", "ai"]
 VoiceAgent = Literal["echo", "realtime"]
 FIELDS = ("timezone", "auto_reply_mode", "auto_reply_text", "voice_agent", "agent_instructions",
-          "agent_greeting", "agent_voice", "agent_tools", "transfer_number")
+          "agent_greeting", "agent_voice", "agent_tools", "transfer_number", "agent_silence_seconds",
+          "agent_max_call_seconds")
 
 
 class SettingsPatch(BaseModel):
@@ -30,6 +31,8 @@ class SettingsPatch(BaseModel):
     agent_voice: str | None = Field(default=None, min_length=1, max_length=40)
     agent_tools: list[str] | None = Field(default=None, max_length=20)
     transfer_number: str | None = Field(default=None, max_length=40)
+    agent_silence_seconds: int | None = Field(default=None, ge=5, le=600)  # no caller speech: the call ends
+    agent_max_call_seconds: int | None = Field(default=None, ge=30, le=4 * 3600)
 
     @field_validator("timezone")
     @classmethod

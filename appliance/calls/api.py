@@ -30,3 +30,12 @@ async def list_calls():
     rows, total = await services().db.run(partial(
         calls.list_calls, business_id=principal().business_id, page=page, per_page=per_page, phone=phone))
     return {"success": True, "calls": rows, "total": total, "page": page, "per_page": per_page}
+
+
+@bp.get("/api/calls/<int:call_id>")
+@require_auth
+async def get_call(call_id: int):
+    found = await services().db.run(calls.get_call, principal().business_id, call_id)
+    if found is None:
+        raise ApiError(404, "call not found")
+    return {"success": True, "call": found}

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from appliance.models import Business, Call
+from appliance.models import Business, Call, Lead
 
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 
@@ -28,10 +28,13 @@ def business_for_call(session: Session, requested: int | None) -> int | None:
 
 def record_incoming(session: Session, business_id: int, call_sid: str, from_number: str | None,
                     to_number: str | None) -> None:
-    """Idempotent: Twilio retries a webhook it did not see answered."""
+    """Idempotent: Twilio retries a webhook it did not see answered. The call is linked to the lead of the
+    caller's number, when there is one."""
+    lead_id = session.scalar(select(Lead.id).where(Lead.business_id == business_id, Lead.phone == from_number)
+                             .order_by(Lead.id).limit(1)) if from_number else None
     session.execute(insert(Call).values(
         business_id=business_id, call_sid=call_sid, from_number=from_number, to_number=to_number,
-        status="ringing",
+        status="ringing", lead_id=lead_id,
     ).on_conflict_do_nothing(index_elements=[Call.call_sid]))
 
 
@@ -83,8 +86,17 @@ def call_dict(call: Call) -> dict[str, Any]:
         "ended_at": iso(call.ended_at),
         "duration_seconds": float(call.duration_seconds) if call.duration_seconds is not None else None,
         "frames_in": call.frames_in, "frames_out": call.frames_out, "frames_dropped": call.frames_dropped,
-        "end_reason": call.end_reason, "created_at": iso(call.created_at),
+        "end_reason": call.end_reason, "created_at": iso(call.created_at), "lead_id": call.lead_id,
     }
+
+
+def get_call(session: Session, business_id: int, call_id: int) -> dict[str, Any] | None:
+    """One call with what the voice agent left: transcript, tool calls and results, token usage."""
+    call = session.scalar(select(Call).where(Call.id == call_id, Call.business_id == business_id))
+    if call is None:
+        return None
+    return {**call_dict(call), "transcript": call.transcript or [], "tool_calls": call.tool_calls or [],
+            "usage": call.usage or {}}
 
 
 def list_calls(session: Session, *, business_id: int, page: int, per_page: int, phone: str | None = None

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from appliance.calls import store as calls
 from appliance.media import metrics
-from appliance.media.agents import make_agent
+from appliance.media.agents import AgentFactory, make_agent, resolve_agents
 from appliance.media.session import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
@@ -116,6 +116,7 @@ class MediaApp:
         self.services = services
         self.settings = services.settings
         self.recorder = DbRecorder(services)
+        self.agents: dict[str, AgentFactory] = resolve_agents(self.settings.voice_agents)
         self.live: set[CallSession] = set()
         self.accepting = True
         self._calls_changed = trio.Event()
@@ -245,7 +246,7 @@ class MediaApp:
             log.warning("call %s: business's voice agent unknown (%s); using %s", call.call_sid, exc,
                         self.settings.voice_agent)
             chosen = None
-        return make_agent(chosen or self.settings.voice_agent, self.settings)
+        return await make_agent(self.agents, chosen or self.settings.voice_agent, self.services, call)
 
     async def drain(self, grace: float) -> None:
         """Refuse new calls, let live ones run up to ``grace``, then end each with a final mark and close."""

@@ -19,11 +19,6 @@ log = logging.getLogger(__name__)
 REPLY_CLAIM_TTL = 30 * 24 * 3600
 
 
-async def responder_hook(ctx: JobContext, business_id: int, message: Incoming) -> str | None:
-    """The reply a pluggable responder (a later AI issue) writes; none yet."""
-    return None
-
-
 def _queue(ctx: JobContext) -> JobQueue:
     queue: JobQueue = ctx.services.local.setdefault("whatsapp.job_queue", JobQueue(ctx.services.redis,
                                                                                     ctx.services.keys))
@@ -98,11 +93,31 @@ async def auto_reply(ctx: JobContext, business_id: int, message: Incoming, jid: 
     mode, fixed = await ctx.services.db.run(store.reply_policy, business_id)
     if mode == "off":
         return "off"
-    body = fixed if mode == "fixed" else await responder_hook(ctx, business_id, message)
+    if mode == "ai":  # the AI agent writes it (job "agent.whatsapp_reply"), then hands it to send_reply
+        sender = message.sender
+        args = {"business_id": business_id, "jid": jid, "provider_id": message.provider_id,
+                "phone": sender.phone if sender else None, "name": message.push_name}
+        await _queue(ctx).enqueue("agent.whatsapp_reply", args,
+                                  unique_key=f"wa-ai:{business_id}:{message.provider_id}")
+        return "ai reply queued"
+    return await send_once(ctx, business_id, jid, message.provider_id, fixed)
+
+
+async def send_reply(ctx: JobContext, business_id: int, jid: str, provider_id: str, body: str,
+                     usage: dict[str, int] | None = None) -> dict[str, Any]:
+    """Send a reply written elsewhere (the AI agent's) to the inbound message ``provider_id``."""
+    return {"reply": await send_once(ctx, business_id, jid, provider_id, body, usage)}
+
+
+async def send_once(ctx: JobContext, business_id: int, jid: str, provider_id: str, body: str | None,
+                    usage: dict[str, int] | None = None) -> str:
     if not body:
         return "nothing to say"
     # At most once per inbound message, whatever happens to this job afterwards: claim first, then send.
-    claim = ctx.services.keys.idempotency(f"wa-reply:{business_id}:{message.provider_id}")
+    claim = ctx.services.keys.idempotency(f"wa-reply:{business_id}:{provider_id}")
     if not await claim_once(ctx.services.redis, claim, ctx.job_id, REPLY_CLAIM_TTL):
         return "already replied"
-    return (await deliver(ctx.services, business_id, jid, body))["status"]
+    sent = await deliver(ctx.services, business_id, jid, body)
+    if usage:
+        await ctx.services.db.run(store.set_usage, business_id, sent["id"], usage)
+    return str(sent["status"])

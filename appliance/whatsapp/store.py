@@ -131,3 +131,9 @@ def mark_read(session: Session, business_id: int, jid: str) -> int:
         WhatsAppMessage.business_id == business_id, WhatsAppMessage.jid == jid, WhatsAppMessage.direction == "in",
         WhatsAppMessage.read_at.is_(None)).values(read_at=func.now()))
     return result.rowcount  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+
+
+def set_usage(session: Session, business_id: int, message_id: int, usage: dict[str, int]) -> None:
+    """The model's token usage for the AI reply stored as ``message_id``."""
+    session.execute(update(WhatsAppMessage).where(WhatsAppMessage.id == message_id,
+                                                  WhatsAppMessage.business_id == business_id).values(usage=usage))
