@@ -8,8 +8,10 @@ import uuid
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import update
 
 from appliance.calls import store as calls
+from appliance.models import Call
 from tests.crm.conftest import Bench, Tenant
 
 pytestmark = pytest.mark.slow  # the real appliance as child processes, and Chromium
@@ -41,6 +43,11 @@ def seed_call(bench: Bench, tenant: Tenant, phone: str, frames: tuple[int, int, 
 
         def end(session):
             calls.stream_ended(session, sid, *frames, reason)
+            session.execute(update(Call).where(Call.call_sid == sid).values(  # what the voice agent leaves
+                transcript=[{"role": "caller", "text": "Is the plumber free tomorrow?", "at": 1.5},
+                            {"role": "agent", "text": "Yes, from nine.", "at": 3.25}],
+                tool_calls=[{"name": "save_lead", "arguments": {"name": "Grace"}, "output": {"lead_id": 1}}],
+                usage={"input_tokens": 120, "output_tokens": 40}))
 
         await services.db.run(write)
         await services.db.run(end)
@@ -88,12 +95,12 @@ def test_inbox_lead_thread_and_calls(page, bench, tenant):
     page.shoot("calls")
 
     # A call's own dialog: its numbers, and its transcript and tools where the agent recorded them.
-    call_id = row.get_attribute("data-call")
-    if tenant.api.get(f"/api/calls/{call_id}").status_code == 404:
-        page.allow(404)  # GET /api/calls/<id> (issue 15) not merged yet
     row.get_by_role("button", name=f"+{phone}").click()
     dialog = p.locator("#call-dialog")
     dialog.get_by_text("1500 in / 1480 out / 3 dropped").wait_for()
     assert "caller hung up" in dialog.inner_text()
+    dialog.locator("#transcript", has_text="Yes, from nine.").wait_for()
+    assert "save_lead" in dialog.locator("#tool-calls").inner_text()
+    assert "input_tokens 120" in dialog.locator("#call-usage").inner_text()
     p.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
