@@ -77,8 +77,13 @@ def test_chromium_renders_sandboxed_as_the_unit_confines_the_worker(tmp_path):
         f" && HOME=/mnt PYTHONPATH=/srv exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups"
         f' --no-new-privs --bounding-set=-all --inh-caps=-all "$PYTHON" /opt/probe.py'
     )
+    # The checkout (and a venv inside it) may itself live under /tmp, which the confinement hides: run the
+    # interpreter through the checkout's bind mount at /srv when it is inside it.
+    python = Path(sys.executable)
+    if python.is_relative_to(ROOT):
+        python = Path("/srv") / python.relative_to(ROOT)
     env = {"PATH": os.environ["PATH"], "DATA": str(data), "REPO": str(ROOT), "PROBE_DIR": str(tmp_path),
-           "PYTHON": sys.executable}
+           "PYTHON": str(python)}
     result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", confine],
                             env=env, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stderr[-2000:]
