@@ -11,7 +11,7 @@ from appliance.leads.store import normalize_phone
 from appliance.web.auth import require_auth
 from appliance.web.context import principal, services
 from appliance.web.errors import ApiError
-from appliance.web.query import int_param
+from appliance.web.query import page_params
 
 bp = Blueprint("calls", __name__)
 
@@ -19,8 +19,7 @@ bp = Blueprint("calls", __name__)
 @bp.get("/api/calls")
 @require_auth
 async def list_calls():
-    page = int_param("page", 1, low=1, high=1_000_000)
-    per_page = int_param("per_page", 25, low=1, high=200)
+    page, per_page = page_params()
     phone = request.args.get("phone") or None
     if phone is not None:
         try:

@@ -11,7 +11,7 @@ from appliance.web.auth import require_auth
 from appliance.web.body import json_body
 from appliance.web.context import principal, services
 from appliance.web.errors import ApiError
-from appliance.web.query import int_param
+from appliance.web.query import page_params
 
 bp = Blueprint("leads", __name__)
 
@@ -23,8 +23,7 @@ def _not_found(lead_id: int) -> ApiError:
 @bp.get("/api/leads")
 @require_auth
 async def list_leads():
-    page = int_param("page", 1, low=1, high=1_000_000)
-    per_page = int_param("per_page", 25, low=1, high=200)
+    page, per_page = page_params()
     status = request.args.get("status") or None
     if status is not None and status not in leads.LeadStatus.__args__:
         raise ApiError(400, f"status must be one of {', '.join(leads.LeadStatus.__args__)}")

@@ -18,7 +18,7 @@ from appliance.web.auth import require_auth
 from appliance.web.body import json_object
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, error_response
-from appliance.web.query import date_param, int_param
+from appliance.web.query import date_param, page_params
 
 log = logging.getLogger(__name__)
 bp = Blueprint("receipts", __name__)
@@ -138,8 +138,7 @@ async def _filter() -> tuple[store.ReceiptFilter, object]:
 @bp.get("/api/receipts")
 @require_auth
 async def list_receipts():  # noqa: ANN201
-    page = int_param("page", 1, low=1, high=1_000_000)
-    per_page = int_param("per_page", 50, low=1, high=200)
+    page, per_page = page_params(50)
     where, _ = await _filter()
     svc = services()
     items, total = await svc.db.run(partial(store.list_receipts, settings=svc.settings, where=where,

@@ -22,6 +22,11 @@ def int_param(name: str, default: int, *, low: int, high: int) -> int:
     return value
 
 
+def page_params(per_page: int = 25) -> tuple[int, int]:
+    """``page`` (from 1) and ``per_page`` (1 to 200) of a paged list, each a 400 naming it when bad."""
+    return int_param("page", 1, low=1, high=1_000_000), int_param("per_page", per_page, low=1, high=200)
+
+
 def date_param(*names: str) -> dt.date | None:
     """The first of ``names`` present (``from_date`` or ``fromDate``), as a date in YYYY-MM-DD."""
     for name in names:

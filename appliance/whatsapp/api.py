@@ -29,7 +29,7 @@ from appliance.web.auth import require_auth
 from appliance.web.body import document_body
 from appliance.web.context import job_queue, principal, services
 from appliance.web.errors import ApiError, describe_validation
-from appliance.web.query import int_param
+from appliance.web.query import int_param, page_params
 from appliance.whatsapp import identity, store, wire
 from appliance.whatsapp.incoming import is_placeholder
 
@@ -120,8 +120,7 @@ async def incoming():
 @bp.get("/api/whatsapp/conversations")
 @require_auth
 async def conversations():
-    page = int_param("page", 1, low=1, high=1_000_000)
-    per_page = int_param("per_page", 25, low=1, high=200)
+    page, per_page = page_params()
     rows, total = await services().db.run(store.conversations, principal().business_id, page, per_page)
     return {"success": True, "conversations": rows, "total": total, "page": page, "per_page": per_page}
 
