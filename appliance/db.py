@@ -83,7 +83,7 @@ class _Call:
                 return False
             try:
                 fd = os.dup(self._connection.fileno())
-            except Exception:  # noqa: BLE001 - already closed: nothing to wake
+            except Exception:  # already closed: nothing to wake
                 return False
             with socket.socket(fileno=fd) as sock:
                 try:

@@ -57,7 +57,7 @@ def measure(agent: str, calls: int, seconds: float, realtime_port: int, database
                LOG_LEVEL=os.environ.get("AGENT_BENCH_LOG_LEVEL", "ERROR"), VOICE_AGENT=agent, DATABASE_URL=database_url,
                REALTIME_URL=f"ws://127.0.0.1:{realtime_port}/v1/realtime?model=gpt-realtime",
                REALTIME_API_KEY="sk-bench", AGENT_SILENCE_TIMEOUT="600")
-    log = open(os.environ.get("AGENT_BENCH_LOG", os.devnull), "a")  # noqa: SIM115 - closed with the server
+    log = open(os.environ.get("AGENT_BENCH_LOG", os.devnull), "a")  # closed with the server
     server = subprocess.Popen(["taskset", "-c", "0", *APPLIANCE, "media"], env=env, stdout=log, stderr=log)
     try:
         wait_listening(port)

@@ -20,9 +20,9 @@ import trio
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from appliance.loadtest import procinfo  # noqa: E402
-from appliance.media.simulator import open_twilio_socket, start_message  # noqa: E402
-from appliance.media.twilio import make_stream_token, stream_key  # noqa: E402
+from appliance.loadtest import procinfo
+from appliance.media.simulator import open_twilio_socket, start_message
+from appliance.media.twilio import make_stream_token, stream_key
 
 PAYLOAD = base64.b64encode(b"\xff" * 160).decode()
 

@@ -71,7 +71,7 @@ def start_fake(messages: int, delay: float, refresh_token: str) -> tuple[subproc
 
 async def ours(settings: Settings, messages: int, refresh: str) -> dict[str, float]:
     async with open_services(settings) as svc:
-        def setup(session) -> tuple[int, int]:  # noqa: ANN001
+        def setup(session) -> tuple[int, int]:
             user = accounts.create_user(session, f"bench-{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:8]}@b.test",
                                         None)
             store.save_connection(session, user.business_id, "bench@example.test",
@@ -127,7 +127,7 @@ def naive(settings: Settings, messages: int, refresh: str) -> dict[str, float]:
 # -- stats -----------------------------------------------------------------------------------------------
 async def stats_bench(settings: Settings, count: int, repeats: int = 7) -> dict[str, float]:
     async with open_services(settings) as svc:
-        def seed(session) -> int:  # noqa: ANN001
+        def seed(session) -> int:
             user = accounts.create_user(session, f"stats-{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:8]}@b.test",
                                         None)
             rng = random.Random(3)
@@ -148,18 +148,18 @@ async def stats_bench(settings: Settings, count: int, repeats: int = 7) -> dict[
 
         month = func.to_char(func.timezone(zone.key, Receipt.received_at), "YYYY-MM")
 
-        def grouping_sets(session) -> None:  # noqa: ANN001
+        def grouping_sets(session) -> None:
             session.execute(where.apply(select(Receipt.status, Receipt.currency, month, func.count(),
                                                func.sum(Receipt.amount)))
                             .group_by(func.grouping_sets(tuple_(Receipt.status), tuple_(Receipt.currency),
                                                          tuple_(month, Receipt.currency)))).all()
 
-        def separate(session) -> None:  # noqa: ANN001
+        def separate(session) -> None:
             for columns in ((Receipt.status,), (Receipt.currency,), (month, Receipt.currency)):
                 session.execute(where.apply(select(*columns, func.count(), func.sum(Receipt.amount)))
                                 .group_by(*columns)).all()
 
-        def in_python(session) -> None:  # noqa: ANN001
+        def in_python(session) -> None:
             totals: dict[tuple[str, str], Decimal] = {}
             for _status, currency, amount, when in session.execute(where.apply(select(
                     Receipt.status, Receipt.currency, Receipt.amount, Receipt.received_at))):

@@ -53,7 +53,7 @@ class FakeBridge:
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": data})
 
-    async def _media(self, path: str, send) -> None:  # noqa: ANN001
+    async def _media(self, path: str, send) -> None:
         self.media_requests.append(path)
         parts = path.split("/")
         found = self.media.get((parts[2], parts[3])) if len(parts) == 4 else None

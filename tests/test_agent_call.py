@@ -38,7 +38,7 @@ async def test_a_call_through_the_media_role_with_the_realtime_agent(settings, s
     base = "http://127.0.0.1:" + handle.status().rsplit(":", 1)[1]
     business_id, _, token = await make_tenant(services)
 
-    def prepare(session) -> int:  # noqa: ANN001
+    def prepare(session) -> int:
         session.get(Business, business_id).agent_greeting = "Hello, thanks for calling Acme."
         lead = Lead(business_id=business_id, phone="+15550001111", name="Dana", source="whatsapp")
         session.add(lead)

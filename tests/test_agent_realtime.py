@@ -44,7 +44,7 @@ class Harness:
                                    save=self._save, connect=connect)
         self.twilio_seen: list[dict[str, Any]] = []
 
-        async def agent_for(_info):  # noqa: ANN001, ANN202
+        async def agent_for(_info):
             return self.agent
 
         self.call = CallSession(self.sock, verify=lambda sid, tok: True, agent_for=agent_for,
@@ -79,14 +79,14 @@ class Harness:
 
 
 @pytest.fixture
-async def fake_url(nursery):  # noqa: ANN001, ANN201
+async def fake_url(nursery):
     fake = FakeRealtime()
     server = await nursery.start(partial(serve_websocket, fake.handler, "127.0.0.1", 0, ssl_context=None))
     return fake, f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
 
 
 @pytest.fixture
-async def twilio(nursery):  # noqa: ANN001, ANN201
+async def twilio(nursery):
     fake = FakeTwilioRest(ACCOUNT, TOKEN)
     await nursery.start(fake.run)
     return fake

@@ -23,20 +23,20 @@ FALLBACK = "Thanks for your message! We'll get back to you shortly."
 
 
 @pytest.fixture
-async def chat(nursery):  # noqa: ANN001, ANN201
+async def chat(nursery):
     fake = FakeChat()
     await nursery.start(fake.run)
     return fake
 
 
 @pytest.fixture
-async def bridge(nursery):  # noqa: ANN001, ANN201
+async def bridge(nursery):
     fake = FakeBridge()
     await nursery.start(fake.run)
     return fake
 
 
-async def run_ai(settings, chat_url: str, bridge: FakeBridge, *posts: dict, retries: int = 2):  # noqa: ANN001, ANN201
+async def run_ai(settings, chat_url: str, bridge: FakeBridge, *posts: dict, retries: int = 2):
     """Post each webhook body (for one new tenant, mode ai), let the worker drain; returns what it needs."""
     settings = settings.model_copy(update={
         "baileys_url": bridge.url, "llm_base_url": chat_url + "/v1", "llm_api_key": SecretStr("sk-test"),

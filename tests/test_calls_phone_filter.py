@@ -10,7 +10,7 @@ async def test_calls_of_one_number(services, client):
     business_id, _, token = await make_tenant(services)
     other_business, _, _ = await make_tenant(services)
 
-    def seed(session) -> None:  # noqa: ANN001
+    def seed(session) -> None:
         calls.record_incoming(session, business_id, "CA-in", "+15551230000", "+15550009999")
         calls.record_incoming(session, business_id, "CA-out", "+15550009999", "+15551230000")
         calls.record_incoming(session, business_id, "CA-else", "+15557777777", "+15550009999")

@@ -44,11 +44,11 @@ async def threads_back(db: Database, within: float) -> None:
             await trio.sleep(0.01)
 
 
-def select(session, value: int = 1) -> int:  # noqa: ANN001
+def select(session, value: int = 1) -> int:
     return session.scalar(text("SELECT :v"), {"v": value})
 
 
-async def test_paused_server_fails_fast_frees_every_thread_and_recovers(private_pg, db):  # noqa: ANN001
+async def test_paused_server_fails_fast_frees_every_thread_and_recovers(private_pg, db):
     assert await db.run(select, 7) == 7  # a pooled connection now exists and will be pinged
     private_pg.pause()
     try:
@@ -74,7 +74,7 @@ async def test_paused_server_fails_fast_frees_every_thread_and_recovers(private_
     assert [await db.run(select, n) for n in range(3)] == [0, 1, 2]
 
 
-async def test_cancelled_caller_cuts_its_thread_loose(private_pg, db):  # noqa: ANN001
+async def test_cancelled_caller_cuts_its_thread_loose(private_pg, db):
     assert await db.run(select) == 1
     private_pg.pause()
     try:
@@ -89,7 +89,7 @@ async def test_cancelled_caller_cuts_its_thread_loose(private_pg, db):  # noqa: 
     assert await db.run(select, 5) == 5
 
 
-async def test_restarted_server_is_used_again_without_a_restart_of_ours(private_pg, db):  # noqa: ANN001
+async def test_restarted_server_is_used_again_without_a_restart_of_ours(private_pg, db):
     assert await db.run(select) == 1
     await trio.to_thread.run_sync(private_pg.stop)
     try:
@@ -104,7 +104,7 @@ async def test_restarted_server_is_used_again_without_a_restart_of_ours(private_
 
 
 async def test_health_answers_503_naming_db_within_its_deadline_while_postgres_is_paused(
-        private_pg, settings):  # noqa: ANN001
+        private_pg, settings):
     settings = settings.model_copy(update={"database_url": private_pg.url()})
     async with open_services(settings) as services:
         app = create_app(services)
@@ -123,8 +123,8 @@ async def test_health_answers_503_naming_db_within_its_deadline_while_postgres_i
             assert (await client.get("/api/health")).status_code == 200  # no restart of ours
 
 
-async def test_statement_timeout_cancels_a_slow_statement_on_a_live_server(db):  # noqa: ANN001
-    def slow(session) -> None:  # noqa: ANN001
+async def test_statement_timeout_cancels_a_slow_statement_on_a_live_server(db):
+    def slow(session) -> None:
         session.execute(text("SELECT pg_sleep(10)"))
 
     started = time.monotonic()

@@ -15,7 +15,7 @@ from tests.conftest import bearer, make_tenant
 SECRET = {"X-Internal-Secret": "test-internal-secret"}
 
 
-async def error_of(response, status: int) -> str:  # noqa: ANN001
+async def error_of(response, status: int) -> str:
     assert response.status_code == status, (response.status_code, await response.get_data())
     body = await response.get_json()
     assert body["success"] is False and isinstance(body["error"], str)
@@ -42,7 +42,7 @@ async def test_deeply_nested_json_is_400_on_the_api_and_the_webhook(client, serv
 
 @pytest.mark.parametrize("path", ["/api/leads/99999999999999999999", "/api/leads/9223372036854775808",
                                   "/api/tokens/99999999999999999999"])
-async def test_ids_beyond_bigint_are_404(client, services, path):  # noqa: ANN001
+async def test_ids_beyond_bigint_are_404(client, services, path):
     _, _, token = await make_tenant(services)
     await error_of(await client.get(path, headers=bearer(token)), 404)
     await error_of(await client.delete(path, headers=bearer(token)), 404)

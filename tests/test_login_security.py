@@ -14,13 +14,13 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def client(client):  # noqa: ANN001, ANN201
+def client(client):
     """The test client without its cookie jar: each request sends exactly the session it is given."""
     client.cookie_jar = None
     return client
 
 
-def session_of(response) -> str:  # noqa: ANN001
+def session_of(response) -> str:
     return response.headers["Set-Cookie"].split("appliance_session=", 1)[1].split(";", 1)[0]
 
 
@@ -28,7 +28,7 @@ def cookie(token: str) -> dict[str, str]:
     return {"Cookie": f"appliance_session={token}"}
 
 
-async def login(client, email: str, password: str, headers: dict[str, str] | None = None):  # noqa: ANN001, ANN201
+async def login(client, email: str, password: str, headers: dict[str, str] | None = None):
     return await client.post("/api/auth/login", json={"email": email, "password": password}, headers=headers or {})
 
 

@@ -88,7 +88,7 @@ async def test_two_media_processes_share_the_port_and_each_drains_its_own_calls(
 async def test_frames_arriving_late_for_their_timestamp_are_shed_not_queued():
     clock_sock, recorder = MemorySocket(), ListRecorder()
 
-    async def agent_for(_info):  # noqa: ANN001, ANN202
+    async def agent_for(_info):
         from appliance.media.agents import EchoAgent
         return EchoAgent()
 
@@ -116,7 +116,7 @@ async def test_frames_arriving_late_for_their_timestamp_are_shed_not_queued():
 async def test_a_sender_clock_slower_than_ours_does_not_turn_a_long_calls_frames_stale(autojump_clock):
     sock, recorder = MemorySocket(), ListRecorder()
 
-    async def agent_for(_info):  # noqa: ANN001, ANN202
+    async def agent_for(_info):
         from appliance.media.agents import EchoAgent
         return EchoAgent()
 

@@ -32,12 +32,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def settings(settings):  # noqa: ANN001, ANN201 - conftest's, with file signing and a short render deadline
+def settings(settings):  # conftest's, with file signing and a short render deadline
     return settings.model_copy(update={"encryption_key": SecretStr(Fernet.generate_key().decode()),
                                        "preview_render_deadline": 5.0, "preview_pdf_deadline": 5.0})
 
 
-async def add_receipt(services, business_id: int, n: int, html: str | None, attachments: list[dict]) -> int:  # noqa: ANN001
+async def add_receipt(services, business_id: int, n: int, html: str | None, attachments: list[dict]) -> int:
     [receipt_id] = await services.db.run(receipts_store.insert_receipts, business_id, None, [{
         "gmail_message_id": f"m{business_id}-{n}", "vendor": "Shop", "subject": f"Receipt {n}",
         "amount": Decimal("42.00"), "currency": "USD", "status": "new", "source": "body",
@@ -46,7 +46,7 @@ async def add_receipt(services, business_id: int, n: int, html: str | None, atta
     return receipt_id
 
 
-def stored(services, business_id: int, data: bytes, filename: str, mime: str, cid: str | None = None) -> dict:  # noqa: ANN001
+def stored(services, business_id: int, data: bytes, filename: str, mime: str, cid: str | None = None) -> dict:
     relpath, digest = store_blob(services.settings.data_dir, business_id, "attachments", data)
     return {"filename": filename, "mime_type": mime, "size_bytes": len(data), "storage_path": relpath,
             "sha256": digest, "content_id": cid}
@@ -59,7 +59,7 @@ async def drain(queue: JobQueue, expected: int) -> None:
     await wait_until(done, timeout=120, step=0.1)
 
 
-def png_size(path) -> tuple[int, int]:  # noqa: ANN001
+def png_size(path) -> tuple[int, int]:
     with Image.open(path) as image:
         return image.size
 

@@ -39,14 +39,14 @@ def at(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def add_receipts(services, business_id: int, rows: list[dict]) -> list[int]:  # noqa: ANN001
+async def add_receipts(services, business_id: int, rows: list[dict]) -> list[int]:
     items = [{"gmail_message_id": f"m{business_id}-{i}", "vendor": "Acme", "subject": f"Receipt {i}",
               "amount": Decimal("10.00"), "currency": "USD", "status": "new", "source": "body", **row}
              for i, row in enumerate(rows)]
     return await services.db.run(store.insert_receipts, business_id, None, items)
 
 
-async def get_json(client, path: str, token: str):  # noqa: ANN001, ANN201
+async def get_json(client, path: str, token: str):
     response = await client.get(path, headers=bearer(token))
     return response.status_code, await response.get_json()
 
@@ -185,7 +185,7 @@ async def test_a_stale_run_does_not_block_the_next_post(client, services, fake_g
     await connect_mailbox(services, fake_google, business_id)
     first = await (await client.post("/api/receipts/sync", headers=bearer(token), json={})).get_json()
 
-    def silence(session) -> None:  # noqa: ANN001 - its worker died 200 s ago
+    def silence(session) -> None:  # its worker died 200 s ago
         run = session.get(ReceiptSyncRun, first["run_id"])
         run.status, run.last_heartbeat_at = "running", run.last_heartbeat_at - dt.timedelta(seconds=200)
 
@@ -335,7 +335,7 @@ async def test_keys_rotate_re_encrypts_with_the_first_key(services, fake_google)
         tokens.decrypt(services.settings, after)
 
 
-def appliance_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def appliance_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = role_env(settings, ENCRYPTION_KEY=settings.encryption_key.get_secret_value())
     return subprocess.run([sys.executable, "-m", "appliance", *args], env=env, capture_output=True, text=True,
                           timeout=60)

@@ -28,7 +28,7 @@ from tests.helpers import role_env, start_role, wait_until
 UTC = dt.timezone.utc
 
 
-async def start_run(services, business_id: int, **wanted) -> int:  # noqa: ANN001
+async def start_run(services, business_id: int, **wanted) -> int:
     """What POST /api/receipts/sync does, without HTTP: a run row and its job."""
     request = SyncRequest.model_validate(wanted)
     params = plan_params(request, ZoneInfo("UTC"), dt.datetime.now(UTC).date())
@@ -39,14 +39,14 @@ async def start_run(services, business_id: int, **wanted) -> int:  # noqa: ANN00
     return run_id
 
 
-async def saved(services, business_id: int) -> dict[str, Receipt]:  # noqa: ANN001
+async def saved(services, business_id: int) -> dict[str, Receipt]:
     rows = await services.db.run(lambda s: list(s.scalars(
         select(Receipt).where(Receipt.business_id == business_id))))
     return {r.gmail_message_id: r for r in rows}
 
 
 @pytest.fixture
-async def worker(services, nursery):  # noqa: ANN001, ANN201
+async def worker(services, nursery):
     stop = trio.Event()
     worker = Worker(services, concurrency=4, lease=30, grace=5)
     await nursery.start(worker.run, stop)
@@ -193,7 +193,7 @@ async def test_stale_runs_fail_with_a_message_that_says_why(services):
     # Heartbeats but no progress for 30 minutes: failed too.
     second = await services.db.run(runs.create_run, business_id, "full", params)
 
-    def beating_but_stuck(session) -> None:  # noqa: ANN001
+    def beating_but_stuck(session) -> None:
         row = runs.lock_run(session, second)
         row.status, row.started_at = "running", now - dt.timedelta(minutes=31)
         row.last_progress_at = now - dt.timedelta(minutes=31)

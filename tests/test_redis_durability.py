@@ -27,7 +27,7 @@ WEBHOOKS = 300
 
 
 @pytest.fixture
-async def durable_redis(tmp_path):  # noqa: ANN001, ANN201
+async def durable_redis(tmp_path):
     server = PrivateRedis(tmp_path / "redis", appendonly=True, appendfsync="everysec")
     server.directory.mkdir()
     await trio.to_thread.run_sync(server.start)
@@ -38,7 +38,7 @@ async def durable_redis(tmp_path):  # noqa: ANN001, ANN201
 
 
 @pytest.mark.slow
-async def test_accepted_jobs_and_webhooks_survive_sigkill_of_redis(settings, durable_redis):  # noqa: ANN001
+async def test_accepted_jobs_and_webhooks_survive_sigkill_of_redis(settings, durable_redis):
     settings = settings.model_copy(update={"redis_url": durable_redis.url})
     messages = [wa_message(f"DUR{i:06d}", phone=f"1555{i % 31:07d}", text=f"m{i}") for i in range(WEBHOOKS)]
     async with open_services(settings) as services:
@@ -91,7 +91,7 @@ async def test_accepted_jobs_and_webhooks_survive_sigkill_of_redis(settings, dur
         stop.set()
 
 
-async def test_roles_warn_loudly_when_redis_keeps_nothing(tmp_path, caplog):  # noqa: ANN001
+async def test_roles_warn_loudly_when_redis_keeps_nothing(tmp_path, caplog):
     server = PrivateRedis(tmp_path, appendonly=False)
     await trio.to_thread.run_sync(server.start)
     try:

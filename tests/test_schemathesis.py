@@ -49,7 +49,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode, headers: dict[str, str]
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    def run(case) -> None:  # noqa: ANN001
+    def run(case) -> None:
         where = f"{case.method} {case.formatted_path} ({mode.value})"
         started = time.monotonic()
         try:
@@ -68,7 +68,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode, headers: dict[str, str]
         if mode is GenerationMode.POSITIVE:
             try:
                 case.validate_response(response, checks=[response_schema_conformance])
-            except Exception as exc:  # noqa: BLE001 - collected and reported below
+            except Exception as exc:  # collected and reported below
                 problems.append(f"{where}: does not conform: {str(exc)[:300]}")
 
     try:

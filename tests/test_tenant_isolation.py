@@ -40,7 +40,7 @@ Maker = Callable[[Services, int], Awaitable[Any]]
 async def _insert(services: Services, row: Any) -> int:
     """Add one row (an ORM object) and return its id."""
 
-    def create(session) -> int:  # noqa: ANN001
+    def create(session) -> int:
         session.add(row)
         session.flush()
         return int(row.id)
@@ -55,7 +55,7 @@ async def _lead(services: Services, business_id: int) -> int:
 async def _jid(services: Services, business_id: int) -> str:
     jid = f"1555{uuid.uuid4().int % 10**7:07d}@s.whatsapp.net"
 
-    def create(session) -> None:  # noqa: ANN001
+    def create(session) -> None:
         session.add(WhatsAppMessage(business_id=business_id, jid=jid, direction="in", body="A's secret",
                                     provider_message_id=uuid.uuid4().hex))
 
@@ -64,7 +64,7 @@ async def _jid(services: Services, business_id: int) -> str:
 
 
 async def _token(services: Services, business_id: int) -> int:
-    def create(session) -> int:  # noqa: ANN001
+    def create(session) -> int:
         user_id = accounts.list_users(session, business_id)[0]["id"]
         return int(accounts.create_token(session, business_id, user_id)["id"])  # type: ignore[call-overload]
 
@@ -81,7 +81,7 @@ async def _job(services: Services, business_id: int) -> str:
 async def _call(services: Services, business_id: int) -> int:
     sid = "CA" + uuid.uuid4().hex
 
-    def create_call(session) -> int:  # noqa: ANN001
+    def create_call(session) -> int:
         calls.record_incoming(session, business_id, sid, "+15550001111", "+15550002222")
         return int(session.scalar(select(Call.id).where(Call.call_sid == sid)))
 
@@ -113,7 +113,7 @@ OBJECT_OF: dict[str, Maker] = {
 }
 
 
-def id_routes(app) -> list[tuple[str, str, list[str]]]:  # noqa: ANN001
+def id_routes(app) -> list[tuple[str, str, list[str]]]:
     """(rule, method, parameter names) of every authenticated route that takes a parameter."""
     found = []
     for rule in app.url_map.iter_rules():
@@ -125,7 +125,7 @@ def id_routes(app) -> list[tuple[str, str, list[str]]]:  # noqa: ANN001
     return found
 
 
-def snapshot_routes(app) -> list[str]:  # noqa: ANN001
+def snapshot_routes(app) -> list[str]:
     """Every authenticated GET route without parameters: what tenant A can see of its own data."""
     return sorted(rule.rule for rule in app.url_map.iter_rules()
                   if not rule.arguments and "GET" in (rule.methods or set())
@@ -133,7 +133,7 @@ def snapshot_routes(app) -> list[str]:  # noqa: ANN001
 
 
 @pytest.fixture
-async def services(settings):  # noqa: ANN001, ANN201
+async def services(settings):
     """With ENCRYPTION_KEY set, so signed file URLs exist."""
     key = Fernet.generate_key().decode()
     async with open_services(settings.model_copy(update={"encryption_key": SecretStr(key)})) as svc:

@@ -35,7 +35,7 @@ def fixture(name: str, form: str = "live", generation: str = "7") -> dict[str, A
     return next(f["message"] for f in FIXTURES if (f["name"], f["form"], f["generation"]) == (name, form, generation))
 
 
-async def post(client, tenant: int, *messages: dict, updates: list | None = None, **extra: Any) -> None:  # noqa: ANN001
+async def post(client, tenant: int, *messages: dict, updates: list | None = None, **extra: Any) -> None:
     payload: dict[str, Any] = {"messages": list(messages), **extra}
     if updates is not None:
         payload["updates"] = updates
@@ -43,10 +43,10 @@ async def post(client, tenant: int, *messages: dict, updates: list | None = None
     assert response.status_code == 200, await response.get_json()
 
 
-async def rows(services, tenant: int) -> dict[str, WhatsAppMessage]:  # noqa: ANN001
+async def rows(services, tenant: int) -> dict[str, WhatsAppMessage]:
     """The inbound messages by provider id (replies are checked at the bridge)."""
 
-    def q(session) -> dict[str, WhatsAppMessage]:  # noqa: ANN001
+    def q(session) -> dict[str, WhatsAppMessage]:
         found = session.scalars(select(WhatsAppMessage).where(WhatsAppMessage.business_id == tenant,
                                                               WhatsAppMessage.direction == "in")).all()
         for row in found:
@@ -56,8 +56,8 @@ async def rows(services, tenant: int) -> dict[str, WhatsAppMessage]:  # noqa: AN
     return await services.db.run(q)
 
 
-async def leads(services, tenant: int) -> dict[str, int]:  # noqa: ANN001
-    def q(session) -> dict[str, int]:  # noqa: ANN001
+async def leads(services, tenant: int) -> dict[str, int]:
+    def q(session) -> dict[str, int]:
         return {lead.phone: lead.id for lead in session.scalars(select(Lead).where(Lead.business_id == tenant))}
 
     return await services.db.run(q)
@@ -230,7 +230,7 @@ async def test_lid_mapping_events_and_6_7_keys_teach_the_map(wa, bridge):  # noq
     await post(client, tenant, fixture("group_lid_participant", generation="6.7"))  # participantPn, in a group
     await wait_until(lambda: drained(queue), timeout=30)
 
-    def mapped(session) -> dict[str, str]:  # noqa: ANN001
+    def mapped(session) -> dict[str, str]:
         found = session.scalars(select(WhatsAppIdentity).where(WhatsAppIdentity.business_id == tenant))
         return {i.lid: i.phone for i in found}
 

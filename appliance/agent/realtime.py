@@ -236,7 +236,7 @@ class RealtimeAgent:
         """Let Twilio play what is queued (its marks come back) before hanging up; bounded."""
         unplayed = self._item_ms / 1000 if self._unplayed(call) else 0.0
         with trio.move_on_after(unplayed + PLAYOUT_MARGIN):
-            while self._unplayed(call):  # noqa: ASYNC110 - the session signals no mark ack; bounded poll
+            while self._unplayed(call):  # the session signals no mark ack: a bounded poll
                 await trio.sleep(0.05)
 
     def _error(self, error: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ class HttpxTwilioClient(AsyncHttpClient):
 
     async def request(self, method: str, url: str, params: dict[str, object] | None = None,
                       data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
-                      auth: tuple[str, str] | None = None, timeout: float | None = None,  # noqa: ASYNC109
+                      auth: tuple[str, str] | None = None, timeout: float | None = None,
                       allow_redirects: bool = False) -> Response:
         async with httpx.AsyncClient(timeout=timeout or self.timeout or TIMEOUT,
                                      follow_redirects=allow_redirects) as http:

@@ -18,7 +18,7 @@ bp = Blueprint("files", __name__)
 
 @bp.get("/api/files/<token>")
 @require_auth
-async def get_file(token: str):  # noqa: ANN201
+async def get_file(token: str):
     settings = services().settings
     business_id = principal().business_id
     try:

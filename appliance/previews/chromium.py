@@ -79,7 +79,7 @@ class _Browser:
     def close(self) -> None:
         try:
             self.browser.close()
-        except Exception:  # noqa: BLE001, S110 - closing a dead browser; the driver's exit reaps it
+        except Exception:  # closing a dead browser; the driver's exit reaps it
             pass
         self._driver.stop()
 
@@ -118,7 +118,7 @@ class _Browser:
         return Rendered(png, request.width, height, full > height, os.getpid())
 
 
-def _refuse(route) -> None:  # noqa: ANN001 - a Playwright Route
+def _refuse(route) -> None:  # a Playwright Route
     """Nothing leaves the page. A navigation (``<meta http-equiv=refresh>``) is answered 204 No Content
     right here, which leaves the email on screen; every other request is aborted."""
     if route.request.is_navigation_request():

@@ -98,7 +98,7 @@ def thumbnail(path: str, longest: int = 400) -> Thumbnail:
         document.close()
 
 
-def _render(page, longest: int, pages: int) -> Thumbnail:  # noqa: ANN001 - a pypdfium2 PdfPage
+def _render(page, longest: int, pages: int) -> Thumbnail:  # a pypdfium2 PdfPage
     import pypdfium2 as pdfium
 
     box = page.get_mediabox(fallback_ok=False)

@@ -26,7 +26,7 @@ AFTER_CONNECT = "/#settings"
 
 
 @bp.errorhandler(SettingMissingError)
-async def _not_configured(exc: SettingMissingError):  # noqa: ANN202
+async def _not_configured(exc: SettingMissingError):
     log.warning("%s %s -> 503 %s", request.method, request.path, exc)
     return error_response(503, str(exc))
 
@@ -34,7 +34,7 @@ async def _not_configured(exc: SettingMissingError):  # noqa: ANN202
 # -- connecting a mailbox --------------------------------------------------------------------------------
 @bp.get("/api/gmail/oauth/start")
 @require_auth
-async def oauth_start():  # noqa: ANN201
+async def oauth_start():
     settings = services().settings
     who = principal()
     state = oauth.make_state(settings, who.user_id, who.business_id)
@@ -42,7 +42,7 @@ async def oauth_start():  # noqa: ANN201
 
 
 @bp.get("/api/gmail/oauth/callback")
-async def oauth_callback():  # noqa: ANN201
+async def oauth_callback():
     svc = services()
     try:
         if request.args.get("error"):
@@ -70,16 +70,16 @@ async def _profile_email(refresh_token: str, business_id: int) -> str | None:
 
 @bp.get("/api/gmail/connection")
 @require_auth
-async def get_connection():  # noqa: ANN201
+async def get_connection():
     return {"success": True, **await services().db.run(store.connection_status, principal().business_id)}
 
 
 @bp.delete("/api/gmail/connection")
 @require_auth
-async def delete_connection():  # noqa: ANN201
+async def delete_connection():
     business_id = principal().business_id
 
-    def forget(session) -> bool:  # noqa: ANN001
+    def forget(session) -> bool:
         active = runs.active_run_id(session, business_id)
         if active is not None:
             runs.finish(session, active, "failed", "the mailbox was disconnected")
@@ -93,7 +93,7 @@ async def delete_connection():  # noqa: ANN201
 # -- syncing ---------------------------------------------------------------------------------------------
 @bp.post("/api/receipts/sync")
 @require_auth
-async def post_sync():  # noqa: ANN201
+async def post_sync():
     wanted = SyncRequest.model_validate(await json_object() if await request.get_data() else {})
     try:
         started = await start_sync(services(), job_queue(), principal().business_id, wanted)
@@ -106,7 +106,7 @@ async def post_sync():  # noqa: ANN201
 
 @bp.get("/api/receipts/sync/status/<int:run_id>")
 @require_auth
-async def sync_status(run_id: int):  # noqa: ANN201
+async def sync_status(run_id: int):
     run = await services().db.run(runs.get_run, principal().business_id, run_id)
     if run is None:
         raise ApiError(404, f"sync run {run_id} not found")
@@ -115,7 +115,7 @@ async def sync_status(run_id: int):  # noqa: ANN201
 
 @bp.get("/api/receipts/sync/latest")
 @require_auth
-async def sync_latest():  # noqa: ANN201
+async def sync_latest():
     return {"success": True, "run": await services().db.run(runs.latest_run, principal().business_id)}
 
 
@@ -137,7 +137,7 @@ async def _filter() -> tuple[store.ReceiptFilter, object]:
 
 @bp.get("/api/receipts")
 @require_auth
-async def list_receipts():  # noqa: ANN201
+async def list_receipts():
     page, per_page = page_params(50)
     where, _ = await _filter()
     svc = services()
@@ -148,14 +148,14 @@ async def list_receipts():  # noqa: ANN201
 
 @bp.get("/api/receipts/stats")
 @require_auth
-async def receipt_stats():  # noqa: ANN201
+async def receipt_stats():
     where, zone = await _filter()
     return {"success": True, **await services().db.run(store.receipt_stats, zone, where)}
 
 
 @bp.get("/api/receipts/<int:receipt_id>")
 @require_auth
-async def get_receipt(receipt_id: int):  # noqa: ANN201
+async def get_receipt(receipt_id: int):
     svc = services()
     receipt = await svc.db.run(store.get_receipt, svc.settings, principal().business_id, receipt_id)
     if receipt is None:
@@ -165,7 +165,7 @@ async def get_receipt(receipt_id: int):  # noqa: ANN201
 
 @bp.patch("/api/receipts/<int:receipt_id>")
 @require_auth
-async def patch_receipt(receipt_id: int):  # noqa: ANN201
+async def patch_receipt(receipt_id: int):
     patch = store.ReceiptPatch.model_validate(await json_object())
     svc = services()
     receipt = await svc.db.run(store.update_receipt, svc.settings, principal().business_id, receipt_id, patch)

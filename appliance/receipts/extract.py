@@ -65,7 +65,7 @@ def from_pdf(message: Message, text: str) -> Found | None:
 def from_markup(message: Message) -> Found | None:
     try:
         data = extruct.extract(message.html, syntaxes=["json-ld", "microdata"], uniform=True, errors="ignore")
-    except Exception:  # noqa: BLE001 - malformed markup is simply no markup
+    except Exception:  # malformed markup is simply no markup
         return None
     for item in _items(data.get("json-ld", []) + data.get("microdata", [])):
         if not MARKUP_TYPES & set(_types(item)):

@@ -128,7 +128,7 @@ class GmailClient:
         resources = self._resources()
         try:
             return make(resources).execute(http=resources.http, num_retries=0)
-        except Exception as exc:  # noqa: BLE001 - translated at this one boundary
+        except Exception as exc:  # translated at this one boundary
             raise translate(exc) from exc
 
     async def _call(self, units: int, make: Callable[[Resources], Any]) -> Any:
@@ -175,7 +175,7 @@ class GmailClient:
             batch.add(request, request_id=message_id)
         try:
             batch.execute(http=resources.http)
-        except Exception as exc:  # noqa: BLE001 - translated at this one boundary
+        except Exception as exc:  # translated at this one boundary
             raise translate(exc) from exc
         return results
 

@@ -33,7 +33,7 @@ def lock_name(business_id: int) -> str:
     return f"receipts-sync:{business_id}"
 
 
-async def sync_job(ctx: JobContext, business_id: int, run_id: int, slice: int = 0) -> dict[str, Any]:  # noqa: A002
+async def sync_job(ctx: JobContext, business_id: int, run_id: int, slice: int = 0) -> dict[str, Any]:
     svc: Services = ctx.services
     # The lock's lease is the job's: a holder presumed dead by the queue is presumed dead here too. A
     # follow-up job can start before its predecessor lets go, and a rerun after a SIGKILL before the dead
@@ -57,7 +57,7 @@ def plain_errors() -> Iterator[None]:
 
 
 async def _sync_slice(ctx: JobContext, svc: Services, business_id: int, run_id: int,
-                      slice: int) -> dict[str, Any]:  # noqa: A002
+                      slice: int) -> dict[str, Any]:
     state = await svc.db.run(sync.begin_slice, run_id, slice)
     if state is None:
         return {"run_id": run_id, "slice": slice, "skipped": "not the run's current slice"}

@@ -54,7 +54,7 @@ class SideLoop:
     def _main(self) -> None:
         try:
             trio.run(self._serve)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread, which raises it
+        except BaseException as exc:  # handed to the test thread, which raises it
             self._error = exc
             self._ready.set()
 

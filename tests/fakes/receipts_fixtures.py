@@ -59,7 +59,7 @@ def google_settings(base: Settings, fake: FakeGoogle, **extra: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(settings: Settings, fake_google: FakeGoogle) -> Settings:  # noqa: F811 - extends conftest's
+def settings(settings: Settings, fake_google: FakeGoogle) -> Settings:  # extends conftest's
     return google_settings(settings, fake_google)
 
 
