@@ -3,13 +3,16 @@
     socket --receive loop--> inbound DropOldest (~10 s) --> agent --> outbound DropOldest (~12 s) --sender--> socket
 
 The receive loop never waits on the agent: a full channel drops its oldest frame (counted). An agent whose
-handling of a frame never waits (echo) takes it straight from the receive loop (``listen``), one task
-switch less per frame. A frame that arrives more than STALE_AFTER later than its own timestamp says (the
-server is behind: overload) is dropped on arrival, counted: stale audio is shed, never queued. Deadlines are
-cancel scopes: no valid ``start`` within START_TIMEOUT closes a ghost session; no message for the idle
-timeout ends the call. Bad messages are counted and skipped; MAX_BAD_IN_A_ROW of them close the socket
-with 1007. Whatever ends the call, it ends with a final mark and a normal close when the socket still
-stands, and the recorder learns the counters and the reason.
+handling of a frame never waits (echo) takes it straight from the receive loop (``listen``), one task switch
+less per frame; what it queues while the receive loop handles a message, the receive loop sends itself
+(Hypercorn writes in the caller's task), one more switch less: a socket that takes nothing then stops the
+reading, which is the backpressure a caller's own audio wants. Audio an agent plays from its own task (a voice
+service's answer) goes through the sender task, so the receive loop never waits on it. A frame that arrives
+more than STALE_AFTER later than its own timestamp says (the server is behind: overload) is dropped on
+arrival, counted: stale audio is shed, never queued. Deadlines are cancel scopes: no valid ``start`` within
+START_TIMEOUT closes a ghost session; no message for the idle timeout ends the call. Bad messages are counted
+and skipped; MAX_BAD_IN_A_ROW of them close the socket with 1007. Whatever ends the call, it ends with a final
+mark and a normal close when the socket still stands, and the recorder learns the counters and the reason.
 """
 
 from __future__ import annotations
@@ -115,6 +118,10 @@ class CallSession:
         self._lag_floor = float("inf")  # the smallest arrival time minus media timestamp seen so far
         self._floor_at = 0.0
         self._media_prefix = ""
+        self._in_loop = False  # the receive loop is handling a message: it sends what gets queued meanwhile
+        self._loop_queued = False
+        self._sending = False  # one sender at a time: the receive loop or the sender task
+        self._wake_sender = trio.Event()
 
     # -- what agents use ---------------------------------------------------------------------------------
     async def audio_in(self) -> str:
@@ -136,16 +143,25 @@ class CallSession:
         """Queue a frame of audio for the caller; the oldest queued frame goes when 12 s are waiting."""
         if not self.outbound.put(("media", payload)):
             metrics.FRAMES.dropped += 1
+        self._queued()
 
     def mark(self, name: str) -> None:
         self.stats.marks_pending.append(name)
         self.outbound.put(("mark", name))
+        self._queued()
 
     def clear(self) -> None:
         """Barge-in: forget queued audio here and tell Twilio to flush what it buffered."""
         self.stats.cleared += self.outbound.flush()
         self.stats.marks_pending.clear()
         self.outbound.put(("clear", ""))
+        self._queued()
+
+    def _queued(self) -> None:
+        if self._in_loop:
+            self._loop_queued = True
+        else:
+            self._wake_sender.set()
 
     def end(self, reason: str, code: int = CLOSE_NORMAL) -> None:
         """End the call from outside (shutdown): final mark, normal close."""
@@ -242,8 +258,16 @@ class CallSession:
                     if message is None:
                         return
                     self._heard = trio.current_time()
-                    if self._on_event(message):
-                        return
+                    self._in_loop = True
+                    try:
+                        if self._on_event(message):
+                            return
+                    finally:
+                        self._in_loop = False
+                    if self._loop_queued:
+                        self._loop_queued = False
+                        if not self._sending:  # else the one sending takes it too
+                            await self._send_queued()
             if self._heard + self.idle_timeout <= trio.current_time():
                 raise CallEnded(f"idle for {self.idle_timeout:g}s", CLOSE_NORMAL)
 
@@ -326,13 +350,29 @@ class CallSession:
 
     # -- sending ---------------------------------------------------------------------------------------
     async def _sender(self) -> None:
-        assert self.info is not None
+        """Sends what agents queue from their own tasks (the receive loop sends what it queued itself)."""
         while True:
-            kind, data = await self.outbound.get()
-            await self._send(self._outbound_message(kind, data))
-            if kind == "media":
-                self.stats.frames_out += 1
-                metrics.FRAMES.outbound += 1
+            await self._wake_sender.wait()
+            self._wake_sender = trio.Event()
+            if not self._sending:
+                await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        """Send everything queued, in order, until the queue is empty (also what others queue meanwhile)."""
+        receive_nowait = self.outbound.receive_channel.receive_nowait
+        self._sending = True
+        try:
+            while True:
+                try:
+                    kind, data = receive_nowait()
+                except trio.WouldBlock:
+                    return
+                await self._send(self._outbound_message(kind, data))
+                if kind == "media":
+                    self.stats.frames_out += 1
+                    metrics.FRAMES.outbound += 1
+        finally:
+            self._sending = False
 
     def _outbound_message(self, kind: str, data: str) -> str:
         assert self.info is not None
@@ -348,7 +388,7 @@ class CallSession:
     async def _send(self, text: str) -> None:
         if not self._open:
             raise TransportGone
-        try:  # one sender at a time: the sender task during the call, _finish after it
+        try:  # one sender at a time: _send_queued during the call, _finish after it
             await self.transport.send(text)
         except TransportGone:
             self._open = False
