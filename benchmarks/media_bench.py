@@ -125,7 +125,7 @@ def measure_cost(names: list[str], rounds: int) -> None:
                     proc.terminate()
                     proc.wait(timeout=60)
             found[name].append(json.loads(out.stdout)["us_per_frame"])
-    print("CPU µs per echoed frame, closed loop (20 calls x 300 frames; every round):")
+    print("CPU µs per echoed frame, closed loop (20 calls x 1000 frames; every round):")
     medians = {}
     for name, values in found.items():
         medians[name] = sorted(values)[len(values) // 2]
