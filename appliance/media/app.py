@@ -248,6 +248,17 @@ class MediaApp:
             chosen = None
         return await make_agent(self.agents, chosen or self.settings.voice_agent, self.services, call)
 
+    async def warm_up(self) -> None:
+        """Run a call's queries once, on no call, before the port listens: the ORM configures itself and
+        the pool opens a connection now rather than during the first call. A database that is down now
+        only leaves that to the first call."""
+        try:
+            with trio.fail_after(5):
+                await self.services.db.run(calls.voice_agent_for, "warm-up")
+                await self.services.db.run(calls.stream_started, "warm-up", "")
+        except Exception as exc:
+            log.warning("database warm-up failed (%s: %s); the first call pays for it", type(exc).__name__, exc)
+
     async def drain(self, grace: float) -> None:
         """Refuse new calls, let live ones run up to ``grace``, then end each with a final mark and close."""
         self.accepting = False

@@ -20,12 +20,15 @@ MAX_WS_MESSAGE = 64 * 1024
 async def serve_media(settings: Settings, stop: trio.Event, *,
                       task_status: trio.TaskStatus[RoleHandle] = trio.TASK_STATUS_IGNORED) -> None:
     async with open_services(settings) as services, trio.open_nursery() as nursery:
+        # Everything the role loads (the agents' modules, the ORM, a pooled connection) is loaded before
+        # the port listens: a call the kernel accepts is one the role is ready for.
+        app = MediaApp(services)
+        await app.warm_up()
+        hypercorn_patch.apply()  # this role's per-frame path (see the module: measured to pay here only)
         # Calls are drained by the app itself; Hypercorn then only closes what is left.
         config = hypercorn_config(settings.bind_host, settings.media_port, grace=2,
                                   processes=settings.media_processes)
-        hypercorn_patch.apply()  # this role's per-frame path (see the module: measured to pay here only)
         config.websocket_max_message_size = MAX_WS_MESSAGE
-        app = MediaApp(services)
         closed = trio.Event()
         serve = partial(hypercorn_serve, app, config, shutdown_trigger=closed.wait)  # type: ignore[arg-type]
         binds = await nursery.start(serve)  # (MediaApp is a plain ASGI callable; hypercorn types it narrowly)
