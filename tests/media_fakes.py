@@ -43,6 +43,9 @@ class MemorySocket:
     async def receive(self) -> str | None:
         return await self._in_recv.receive()
 
+    def backlog(self) -> bool:
+        return self._in_recv.statistics().current_buffer_used > 0
+
     async def send(self, text: str) -> None:
         if self.closed is not None:
             raise TransportGone

@@ -113,6 +113,27 @@ async def test_frames_arriving_late_for_their_timestamp_are_shed_not_queued():
     assert (stats.frames_in, stats.frames_out, stats.dropped_in) == (3, 2, 1)
 
 
+async def test_a_late_frame_with_nothing_waiting_behind_it_is_played_not_shed():
+    sock, recorder = MemorySocket(), ListRecorder()
+
+    async def agent_for(_info):
+        from appliance.media.agents import EchoAgent
+        return EchoAgent()
+
+    call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
+    sock.start()
+    async with trio.open_nursery() as inner:
+        inner.start_soon(call.run)
+        sock.push({"event": "media", "streamSid": "MZ1", "media": {"timestamp": "0", "payload": FRAME}})
+        assert (await sock.next_sent())["event"] == "media"
+        await trio.sleep(STALE_AFTER + 0.1)
+        # late on its way here (the server is not behind: nothing queued after it): the newest audio there is
+        sock.push({"event": "media", "streamSid": "MZ1", "media": {"timestamp": "20", "payload": FRAME}})
+        assert (await sock.next_sent())["event"] == "media"
+        sock.hang_up()
+    assert recorder.ends[0][1].dropped_in == 0
+
+
 async def test_a_sender_clock_slower_than_ours_does_not_turn_a_long_calls_frames_stale(autojump_clock):
     sock, recorder = MemorySocket(), ListRecorder()
 

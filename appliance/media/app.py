@@ -62,7 +62,8 @@ class AsgiSocket:
         # Hypercorn's trio worker hands us its queue's bound receive: take what is queued without a round
         # trip through the scheduler, wait only when the queue is empty.
         channel = getattr(receive, "__self__", None)
-        self._receive_nowait = channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
+        self._channel = channel if isinstance(channel, trio.MemoryReceiveChannel) else None
+        self._receive_nowait = self._channel.receive_nowait if self._channel is not None else None
 
     async def receive(self) -> str | bytes | None:
         if self._receive_nowait is None:
@@ -76,6 +77,10 @@ class AsgiSocket:
             text = message.get("text")
             return text if text is not None else message.get("bytes") or b""
         return None
+
+    def backlog(self) -> bool:
+        """Whether Hypercorn has already queued another message for us (unknown: assume so)."""
+        return self._channel is None or self._channel.statistics().current_buffer_used > 0
 
     async def send(self, text: str) -> None:
         try:

@@ -9,10 +9,12 @@ less per frame; what it queues while the receive loop handles a message, the rec
 reading, which is the backpressure a caller's own audio wants. Audio an agent plays from its own task (a voice
 service's answer) goes through the sender task, so the receive loop never waits on it. A frame that arrives
 more than STALE_AFTER later than its own timestamp says (the server is behind: overload) is dropped on
-arrival, counted: stale audio is shed, never queued. Deadlines are cancel scopes: no valid ``start`` within
-START_TIMEOUT closes a ghost session; no message for the idle timeout ends the call. Bad messages are counted
-and skipped; MAX_BAD_IN_A_ROW of them close the socket with 1007. Whatever ends the call, it ends with a final
-mark and a normal close when the socket still stands, and the recorder learns the counters and the reason.
+arrival, counted, when newer messages already wait behind it: stale audio is shed, never queued (a late frame
+with nothing behind it was late on its way here, and it is the newest audio there is). Deadlines are cancel
+scopes: no valid ``start`` within START_TIMEOUT closes a ghost session; no message for the idle timeout ends
+the call. Bad messages are counted and skipped; MAX_BAD_IN_A_ROW of them close the socket with 1007. Whatever
+ends the call, it ends with a final mark and a normal close when the socket still stands, and the recorder
+learns the counters and the reason.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_BAD_DATA, CLOSE_TRY_LATER = 
 
 class Transport(Protocol):
     async def receive(self) -> str | bytes | None: ...  # None once the peer has gone
+    def backlog(self) -> bool: ...  # another message is already waiting to be received
     async def send(self, text: str) -> None: ...
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -282,7 +285,7 @@ class CallSession:
                 return False
             self.stats.frames_in += 1
             metrics.FRAMES.inbound += 1
-            if self._stale(media.get("timestamp")):
+            if self._stale(media.get("timestamp")) and self.transport.backlog():
                 self.stats.dropped_in += 1
                 metrics.FRAMES.dropped += 1
             elif self._listener is not None:
