@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 
 import trio
@@ -21,6 +22,7 @@ async def serve_api(settings: Settings, stop: trio.Event, *,
         config = hypercorn_config(settings.bind_host, settings.api_port, settings.shutdown_grace,
                                   processes=settings.api_processes)
         app = create_app(services)
+        gc.freeze()  # GC_FREEZE
         binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait))
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.api_port
         task_status.started(RoleHandle(
