@@ -61,12 +61,25 @@ async def _tenant_exists(svc: Services, business_id: int) -> bool:
     known: dict[int, float] = svc.local.setdefault("whatsapp.known_tenants", {})
     if known.get(business_id, 0) > time.monotonic():
         return True
-    if await svc.db.run(store.business_exists, business_id):
-        if len(known) >= TENANT_CACHE_SIZE:
-            known.clear()
-        known[business_id] = time.monotonic() + TENANT_CACHE_SECONDS
-        return True
-    return False
+    # One lookup per tenant at a time: a burst on a cold cache (the api restarted as the bridge reconnects)
+    # waits for the first lookup instead of sending each of its posts to the database.
+    lookups: dict[int, trio.Event] = svc.local.setdefault("whatsapp.tenant_lookups", {})
+    if (running := lookups.get(business_id)) is not None:
+        await running.wait()
+        if known.get(business_id, 0) > time.monotonic():
+            return True
+    lookups[business_id] = done = trio.Event()
+    try:
+        if await svc.db.run(store.business_exists, business_id):
+            if len(known) >= TENANT_CACHE_SIZE:
+                known.clear()
+            known[business_id] = time.monotonic() + TENANT_CACHE_SECONDS
+            return True
+        return False
+    finally:
+        if lookups.get(business_id) is done:
+            del lookups[business_id]
+        done.set()
 
 
 def _update_jobs(tenant: int, update: wire.StatusUpdate, raw: dict[str, Any]) -> list[NewJob]:
