@@ -26,7 +26,7 @@ async def serve_api(settings: Settings, stop: trio.Event, *,
         # The startup objects (routes, models, the ORM) leave the collector's view: at 1,000 posts in flight
         # its full passes over them were 29 % of the process's samples (py-spy); CPU per post fell ~20 %.
         gc.freeze()
-        hypercorn_patch.apply()  # the webhook's per-post path (docs/sections/webhook.md: 20 in flight, -14 % CPU)
+        hypercorn_patch.apply(direct_writes=False)  # the webhook's per-post path (docs/sections/webhook.md)
         binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait))
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.api_port
         task_status.started(RoleHandle(
