@@ -22,10 +22,11 @@ vendored). Plain TCP only; a TLS stream keeps Hypercorn's own path.
 
 Same exceptions, same order of bytes, same backpressure; reads and writes that must wait still wait in trio.
 Installed by the media role (together: CPU per echoed frame 470 -> 280 µs with the session changes) and the
-api role without the direct writes (see ``apply``). Re-measured for the api with the webhook answered in
-front of Quart, alternating runs on a quiet machine: with all trims but the idle timer's, CPU per post at 20
-in flight 840-870 -> 720-740 µs and unchanged at 1,000 in flight (1,250-1,350 µs either way); the earlier
-"half the posts/s with the read trim" (measured under a load average of 6-10) did not reproduce.
+api role without the direct writes (see ``apply``). Measured for the api with the webhook answered in front
+of Quart, alternating runs on a quiet machine (2 each, the second burst on a warm server): CPU per post at
+20 in flight 860-910 µs without the trims, 640-690 with them; at 1,000 in flight (each post a new
+connection) 1,210-1,340 against 1,080-1,390, within the noise. The earlier "half the posts/s with the read
+trim" (measured under a load average of 6-10) did not reproduce.
 """
 
 from __future__ import annotations
