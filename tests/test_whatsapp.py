@@ -117,7 +117,9 @@ async def test_webhook_answer_and_headers_are_the_same_in_front_of_quart_and_thr
         assert await ok.get_json() == {"success": True, "messages": 3, "updates": 0, "lidMappings": 0}
         denied = await client.post(url, json=hook(tenant, first), headers={"X-Internal-Secret": "nope"})
         assert denied.status_code == 401 and (await denied.get_json())["success"] is False
-        for response in (ok, denied):
+        too_big_id = await client.post(url, json=hook(2**40, first), headers=SECRET)  # beyond the id column
+        assert too_big_id.status_code == 400 and "invalid value" in (await too_big_id.get_json())["error"]
+        for response in (ok, denied, too_big_id):
             assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
             assert response.headers["X-Frame-Options"] == "DENY"
             assert response.headers["Content-Type"] == "application/json"

@@ -65,7 +65,14 @@ def known_error(exc: Exception) -> tuple[int, str, dict[str, Any], dict[str, str
         return 503, DATABASE_UNAVAILABLE, {}, {}
     if isinstance(exc, SettingMissingError):
         return 503, str(exc), {}, {}
+    if isinstance(exc, DataError):
+        return 400, bad_value_message(exc), {}, {}
     return 500, INTERNAL_ERROR, {}, {}
+
+
+def bad_value_message(exc: DataError) -> str:
+    first = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+    return f"invalid value: {first}"
 
 
 def error_response(status: int, message: str, **extra: Any):  # Quart response tuple
@@ -140,9 +147,9 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(DataError)
     async def _bad_value(exc: DataError):
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        log.info("%s %s -> 400 %s", request.method, request.path, first)
-        return error_response(400, f"invalid value: {first}")
+        message = bad_value_message(exc)
+        log.info("%s %s -> 400 %s", request.method, request.path, message)
+        return error_response(400, message)
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception):
