@@ -117,6 +117,10 @@ async def test_webhook_answer_and_headers_are_the_same_in_front_of_quart_and_thr
         assert await ok.get_json() == {"success": True, "messages": 3, "updates": 0, "lidMappings": 0}
         denied = await client.post(url, json=hook(tenant, first), headers={"X-Internal-Secret": "nope"})
         assert denied.status_code == 401 and (await denied.get_json())["success"] is False
+        nan = await client.post(url, data=b'{"tenantId": %d, "payload": {"messages": [{"key": {"id": "N", '
+                                b'"remoteJid": "1555@s.whatsapp.net"}, "message": {"n": NaN}}]}}' % tenant,
+                                headers=SECRET | {"Content-Type": "application/json"})
+        assert nan.status_code == 400 and "must be JSON" in (await nan.get_json())["error"]  # was a 500
         too_big_id = await client.post(url, json=hook(2**40, first), headers=SECRET)  # beyond the id column
         assert too_big_id.status_code == 400 and "invalid value" in (await too_big_id.get_json())["error"]
         for response in (ok, denied, too_big_id):

@@ -25,6 +25,7 @@ from quart import Blueprint, Quart, request
 
 from appliance.files import file_url
 from appliance.jobs.queue import JobQueue, NewJob
+from appliance.jobs.registry import JobArgumentsError
 from appliance.redis import claim_once
 from appliance.services import Services
 from appliance.settings import SettingMissingError, Settings
@@ -132,6 +133,8 @@ async def accept_webhook(svc: Services, queue: JobQueue, headers: Mapping[str, s
     try:
         with trio.fail_after(ENQUEUE_TIMEOUT):
             await queue.enqueue_many(jobs)
+    except JobArgumentsError as exc:  # NaN or Infinity: the standard library's JSON takes them, jobs do not
+        raise ApiError(400, f"payload: {exc}") from None
     except trio.TooSlowError:
         raise ApiError(503, f"redis did not answer within {ENQUEUE_TIMEOUT:g}s, try again shortly") from None
     return {"success": True, "messages": len(hook.payload.messages), "updates": len(hook.payload.updates),
