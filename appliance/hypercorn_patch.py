@@ -20,6 +20,12 @@ vendored). Plain TCP only; a TLS stream keeps Hypercorn's own path.
   ``start_soon`` (restart and stop do not wait, so the lock had nothing to order). CPU per post at 1,000
   posts in flight, each on a new connection: 1,140-1,300 -> 940-1,160 µs (alternating runs, 2 each).
 
+- ``H11Protocol._send_h11_event`` writes a response's head, its body and its end (``b""`` for a sized
+  body) as three writes, each through ``protocol_send``'s lock and shielded ``send_all``. Patched: the head
+  of a response with a ``content-length`` is held and goes out with its body in one write (a streamed
+  response, without one, still sends its head at once); empty writes are skipped. Api role, 20 webhook
+  posts in flight: CPU per post 670-690 -> 600 µs, 1,415-1,492 -> 1,625-1,634 posts/s (A/B, 2 each).
+
 Same exceptions, same order of bytes, same backpressure; reads and writes that must wait still wait in trio.
 Installed by the media role (together: CPU per echoed frame 470 -> 280 µs with the session changes) and the
 api role without the direct writes (see ``apply``). Measured for the api with the webhook answered in front
@@ -35,8 +41,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import h11
 import trio
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import tcp_server
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
@@ -131,6 +139,21 @@ async def _stop(self: TrioSingleTask) -> None:
     self._handle = None
 
 
+async def _send_h11_event(self: H11Protocol, event: Any) -> None:
+    try:
+        data = self.connection.send(event)
+    except h11.LocalProtocolError:
+        if self.connection.their_state != h11.ERROR:
+            raise
+        return
+    held = self.__dict__.pop("_held_head", b"")
+    if isinstance(event, h11.Response) and any(name == b"content-length" for name, _ in event.headers):
+        self.__dict__["_held_head"] = held + data  # its body follows at once: one write for both
+        return
+    if held or data:
+        await self.send(RawData(data=held + data))
+
+
 _original_read = TCPServer._read_data
 _original_send = TCPServer.protocol_send
 _original_spawn = TaskGroup.spawn_app
@@ -146,3 +169,4 @@ def apply(*, direct_writes: bool = True) -> None:
     TaskGroup.spawn_app = _spawn_app  # type: ignore[method-assign, assignment]
     TrioSingleTask.restart = _restart  # type: ignore[method-assign]
     TrioSingleTask.stop = _stop  # type: ignore[method-assign]
+    H11Protocol._send_h11_event = _send_h11_event  # type: ignore[method-assign]
