@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--url", default=None)
     lt.add_argument("--messages", type=int, default=1000)
     lt.add_argument("--duplicates", type=float, default=0.0)
+    lt.add_argument("--in-flight", type=int, default=20,
+                    help="webhook posts in flight, each on its own connection (1000: all at once)")
     lt.add_argument("--server-pid", default=None,
                     help="media server pid, or pids with commas (default: the port's listener)")
     lt.set_defaults(fn=cmd_loadtest)

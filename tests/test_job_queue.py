@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 
 from appliance.jobs.queue import JobQueue, TakenJob
 from appliance.jobs.registry import JobArgumentsError, Periodic, UnknownJobError
@@ -186,3 +188,55 @@ async def test_a_stopping_worker_hands_back_what_it_was_handed(queue):
     other = await queue.enqueue("diagnostics.noop")  # "leaving" is idle no more: this one is queued
     [first, second] = await queue.fetch("w2", 4, 30)
     assert (first.id, first.attempt, second.id) == (job_id, 1, other)  # handed back to the front
+
+
+async def test_concurrent_enqueues_share_script_calls_and_keep_their_unique_keys(queue):
+    calls = []
+    run = queue._run
+
+    async def counted(script, keys, args):
+        calls.append(script)
+        return await run(script, keys, args)
+
+    queue._run = counted
+    ids: dict[int, str] = {}
+
+    async def one(i: int) -> None:
+        ids[i] = await queue.enqueue("diagnostics.noop", unique_key=f"burst:{i % 25}")
+
+    async with trio.open_nursery() as nursery:
+        for i in range(100):
+            nursery.start_soon(one, i)
+    assert calls.count("ENQUEUE") <= 3  # the first alone, the others together (one per call otherwise: 100)
+    assert all(ids[i] == ids[i % 25] for i in range(100))  # a key held earlier in the same call still holds
+    assert len(set(ids.values())) == 25 and (await queue.stats())["queues"]["default"]["queued"] == 25
+
+
+async def test_a_caller_cancelled_while_waiting_neither_stalls_the_others_nor_enqueues(queue):
+    release = trio.Event()
+    run = queue._run
+
+    async def held(script, keys, args):
+        await release.wait()  # the first call stays in flight until the test lets it go
+        return await run(script, keys, args)
+
+    queue._run = held
+    ids: dict[str, str] = {}
+    gone = trio.CancelScope()
+
+    async def enqueue(name: str, scope: trio.CancelScope | None = None) -> None:
+        with scope or trio.CancelScope():
+            ids[name] = await queue.enqueue("diagnostics.noop", unique_key=f"waiting:{name}")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(enqueue, "leader")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(enqueue, "cancelled", gone)
+        nursery.start_soon(enqueue, "next")
+        await trio.testing.wait_all_tasks_blocked()
+        gone.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert set(ids) == {"leader", "next"}
+    assert (await queue.stats())["queues"]["default"]["queued"] == 2  # the cancelled caller's job never went
+    assert await queue.enqueue("diagnostics.noop", unique_key="waiting:cancelled") not in ids.values()

@@ -15,6 +15,7 @@ from appliance.jobs.worker import Worker
 from appliance.models import Business, Lead, WhatsAppMessage
 from appliance.services import open_services
 from appliance.web.app import create_app
+from appliance.web.security import CONTENT_SECURITY_POLICY
 from appliance.web.serve import serve_api
 from appliance.whatsapp.batching import InboundBatcher, inbound_batcher
 from appliance.whatsapp.incoming import parse
@@ -102,6 +103,32 @@ async def test_secret_validation_tenant_and_size_errors(wa, wa_settings):
     huge = hook(tenant, wa_message("A1", text="x" * (wa_settings.max_body_bytes + 1)))
     assert (await client.post(url, json=huge, headers=SECRET)).status_code == 413
     assert await count(services, tenant) == 0
+
+
+async def test_webhook_answer_and_headers_are_the_same_in_front_of_quart_and_through_it(wa):
+    """The fast route (web/fast_route.py) and the Quart view (a request with a query string) answer alike;
+    a post naming one message twice stores it once (its jobs go in one script call, in order)."""
+    services, client, queue = wa
+    tenant, _, _ = await make_tenant(services)
+    for n, url in enumerate(("/webhook/whatsapp/incoming", "/webhook/whatsapp/incoming?through=quart")):
+        first, second = wa_message(f"FAST{n}{uuid.uuid4().hex[:8]}"), wa_message(f"FAST{n}{uuid.uuid4().hex[:8]}")
+        ok = await client.post(url, json=hook(tenant, first, first, second), headers=SECRET)
+        assert ok.status_code == 200
+        assert await ok.get_json() == {"success": True, "messages": 3, "updates": 0, "lidMappings": 0}
+        denied = await client.post(url, json=hook(tenant, first), headers={"X-Internal-Secret": "nope"})
+        assert denied.status_code == 401 and (await denied.get_json())["success"] is False
+        nan = await client.post(url, data=b'{"tenantId": %d, "payload": {"messages": [{"key": {"id": "N", '
+                                b'"remoteJid": "1555@s.whatsapp.net"}, "message": {"n": NaN}}]}}' % tenant,
+                                headers=SECRET | {"Content-Type": "application/json"})
+        assert nan.status_code == 400 and "must be JSON" in (await nan.get_json())["error"]  # was a 500
+        too_big_id = await client.post(url, json=hook(2**40, first), headers=SECRET)  # beyond the id column
+        assert too_big_id.status_code == 400 and "invalid value" in (await too_big_id.get_json())["error"]
+        for response in (ok, denied, too_big_id):
+            assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+            assert response.headers["X-Frame-Options"] == "DENY"
+            assert response.headers["Content-Type"] == "application/json"
+    await wait_until(lambda: drained(queue))
+    assert await count(services, tenant) == 4
 
 
 async def test_redelivered_message_is_enqueued_once_and_stored_once(wa):

@@ -19,6 +19,7 @@ from coredis.tokens import PureToken
 
 from appliance.jobs import scripts
 from appliance.jobs.catalog import JOBS
+from appliance.jobs.coalesce import Coalescer
 from appliance.jobs.registry import Catalog, JobArgumentsError, JobNotFoundError, JobStateError, dumps
 from appliance.keys import QUEUES, Keys
 from appliance.redis import Redis
@@ -59,6 +60,21 @@ class TakenJob:
         return value
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job to accept: what :meth:`JobQueue.enqueue` takes, for :meth:`JobQueue.enqueue_many`."""
+
+    name: str
+    args: dict[str, Any] | None = None
+    queue: str | None = None
+    delay: float | None = None
+    at: float | None = None
+    unique_key: str | None = None
+    once_for: float | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+
+
 def _taken(row: Sequence[Any]) -> TakenJob:
     return TakenJob(row[0], row[1], int(row[2]), row[3], row[4], float(row[5]), int(row[6]), row[7], float(row[8]))
 
@@ -74,6 +90,7 @@ class JobQueue:
             "ENQUEUE", "FETCH", "FINISH", "FAIL", "RELEASE", "RENEW", "REQUEUE_EXPIRED", "PROMOTE_DUE",
             "RETRY", "COUNT_BY_QUEUE")}
         self._queue_keys = [keys.queue(q) for q in QUEUES]
+        self._enqueue: Coalescer[list[Any], str] = Coalescer(self._enqueue_call)
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         call = self._scripts[script]
@@ -95,34 +112,50 @@ class JobQueue:
         ``once_for`` makes ``unique_key`` hold for that many seconds whatever becomes of the job (periodic
         jobs: one enqueue per period even with two schedulers).
         """
-        spec = self.catalog.lookup(name)
-        queue = queue or spec.queue
+        (job_id,) = await self.enqueue_many([NewJob(name, args, queue=queue, delay=delay, at=at,
+                                                    unique_key=unique_key, once_for=once_for,
+                                                    max_retries=max_retries, timeout=timeout)])
+        return job_id
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[str]:
+        """Accept several jobs in one script call (one round trip), in order, each exactly as
+        :meth:`enqueue` would; returns their ids (the earlier job's id where a unique key was held, also
+        by a job earlier in the same batch). Calls made while another is in flight share the next script
+        call (``coalesce.py``): a burst of webhooks costs a few round trips, not one each."""
+        now = self.clock()
+        return await self._enqueue([self._job_args(job, now) for job in jobs]) if jobs else []
+
+    async def _enqueue_call(self, jobs: list[list[Any]]) -> list[str]:
+        """ENQUEUE for the jobs of every caller waiting (see ``coalesce.py``): one script call."""
+        args: list[Any] = [self.keys.prefix, repr(self.clock()), len(jobs[0])]
+        for job_args in jobs:
+            args += job_args
+        rows = await self._run("ENQUEUE", [self.keys.scheduled, self.keys.wakeup, self.keys.idle, self.keys.running],
+                               args)
+        return [row[0] for row in rows]
+
+    def _job_args(self, job: NewJob, now: float) -> list[Any]:
+        """One job's part of ENQUEUE's arguments: the same number of values for every job."""
+        spec = self.catalog.lookup(job.name)
+        queue = job.queue or spec.queue
         if queue not in QUEUES:
             raise JobArgumentsError(f"queue must be one of {', '.join(QUEUES)}, got {queue!r}")
-        if args is not None and not isinstance(args, dict):
+        if job.args is not None and not isinstance(job.args, dict):
             raise JobArgumentsError("args must be a JSON object of keyword arguments")
-        args_json = dumps(args or {}, "args")
-        now = self.clock()
-        due = at if at is not None else (now + delay if delay else None)
+        args_json = dumps(job.args or {}, "args")
+        due = job.at if job.at is not None else (now + job.delay if job.delay else None)
         job_id = uuid.uuid4().hex
-        mode = "0" if unique_key is None else ("2" if once_for else "1")
+        mode = "0" if job.unique_key is None else ("2" if job.once_for else "1")
         fields = {
-            "id": job_id, "name": name, "queue": queue, "args": args_json,
+            "id": job_id, "name": job.name, "queue": queue, "args": args_json,
             "status": "scheduled" if due and due > now else "queued", "attempts": 0,
-            "max_retries": spec.max_retries if max_retries is None else max_retries,
-            "timeout": spec.timeout if timeout is None else timeout, "enqueued_at": repr(now),
-            "due_at": repr(due) if due else "", "unique_key": unique_key if mode == "1" else "",
+            "max_retries": spec.max_retries if job.max_retries is None else job.max_retries,
+            "timeout": spec.timeout if job.timeout is None else job.timeout, "enqueued_at": repr(now),
+            "due_at": repr(due) if due else "", "unique_key": job.unique_key if mode == "1" else "",
         }
-        flat = [item for pair in fields.items() for item in pair]
-        dedupe = self.keys.unique(unique_key) if unique_key else self.keys.unique("-")
-        job_key, added = await self._run(
-            "ENQUEUE",
-            [self.keys.job(job_id), self.keys.queue(queue), self.keys.scheduled, self.keys.wakeup, dedupe,
-             self.keys.idle, self.keys.running],
-            [self.keys.prefix, job_id, repr(due) if due and due > now else "", mode, int(once_for or 0), repr(now),
-             *flat],
-        )
-        return job_key
+        dedupe = self.keys.unique(job.unique_key or "-")
+        return [job_id, self.keys.queue(queue), repr(due) if due and due > now else "", mode,
+                int(job.once_for or 0), dedupe, *(item for pair in fields.items() for item in pair)]
 
     # -- workers ---------------------------------------------------------------------------------------
     async def fetch(self, worker_id: str, n: int, lease: float, *, register_idle: bool = False) -> list[TakenJob]:

@@ -31,39 +31,52 @@ local function take(prefix, id, worker, now, expires, running)
 end
 """
 
-# KEYS: job, queue, scheduled, wakeup, dedupe, idle, running
-# ARGV: prefix, id, due ('' = now), mode ('0' none, '1' unique while active, '2' once for ttl), ttl, now,
-#       field/value...
+# KEYS: scheduled, wakeup, idle, running
+# ARGV: prefix, now, stride (values per job), then per job: id, queue key, due ('' = now), mode ('0' none,
+#       '1' unique while active, '2' once for ttl), ttl, dedupe key, field/value...
+# Jobs are accepted in order, so a second job in the batch with the first one's unique key is a duplicate.
+# Returns (id, added) per job: the earlier job's id and 0 when its unique key was already held.
 ENQUEUE = _TAKE + """
-local prefix, id = ARGV[1], ARGV[2]
-if ARGV[4] ~= '0' then
-  local existing = redis.call('GET', KEYS[5])
-  if existing then
-    local state = redis.call('HGET', prefix .. 'job:' .. existing, 'status')
-    if ARGV[4] == '2' or state == 'queued' or state == 'scheduled' or state == 'running' or state == 'failed' then
-      return {existing, 0}
+local prefix, now, stride = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out, woken = {}, false
+for base = 4, #ARGV, stride do
+  local id, due, mode, dedupe = ARGV[base], ARGV[base + 2], ARGV[base + 3], ARGV[base + 5]
+  local existing = nil
+  if mode ~= '0' then
+    existing = redis.call('GET', dedupe)
+    if existing and mode ~= '2' then
+      local state = redis.call('HGET', prefix .. 'job:' .. existing, 'status')
+      if not (state == 'queued' or state == 'scheduled' or state == 'running' or state == 'failed') then
+        existing = nil
+      end
     end
   end
-  if ARGV[4] == '2' then
-    redis.call('SET', KEYS[5], id, 'EX', ARGV[5])
+  if existing then
+    out[#out + 1] = {existing, 0}
   else
-    redis.call('SET', KEYS[5], id)
+    if mode == '2' then
+      redis.call('SET', dedupe, id, 'EX', ARGV[base + 4])
+    elseif mode == '1' then
+      redis.call('SET', dedupe, id)
+    end
+    redis.call('HSET', prefix .. 'job:' .. id, unpack(ARGV, base + 6, base + stride - 1))
+    local idle = due == '' and redis.call('ZPOPMIN', KEYS[3]) or {}
+    if due ~= '' then
+      redis.call('ZADD', KEYS[1], due, id)
+    elseif idle[1] then
+      local row = take(prefix, id, idle[1], now, tonumber(now) + tonumber(idle[2]), KEYS[4])
+      redis.call('LPUSH', prefix .. 'inbox:' .. idle[1], cjson.encode(row))
+      redis.call('INCR', prefix .. 'stat:started')
+    else
+      redis.call('LPUSH', ARGV[base + 1], id)
+      redis.call('LPUSH', KEYS[2], '1')
+      woken = true
+    end
+    out[#out + 1] = {id, 1}
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-local idle = ARGV[3] == '' and redis.call('ZPOPMIN', KEYS[6]) or {}
-if ARGV[3] ~= '' then
-  redis.call('ZADD', KEYS[3], ARGV[3], id)
-elseif idle[1] then
-  local row = take(prefix, id, idle[1], ARGV[6], tonumber(ARGV[6]) + tonumber(idle[2]), KEYS[7])
-  redis.call('LPUSH', prefix .. 'inbox:' .. idle[1], cjson.encode(row))
-  redis.call('INCR', prefix .. 'stat:started')
-else
-  redis.call('LPUSH', KEYS[2], id)
-  redis.call('LPUSH', KEYS[4], '1')
-  redis.call('LTRIM', KEYS[4], 0, 63)
-end
-return {id, 1}
+if woken then redis.call('LTRIM', KEYS[2], 0, 63) end
+return out
 """
 
 # KEYS: running, queue:high, queue:default, queue:low, idle

@@ -16,4 +16,4 @@ async def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         return await run_calls(settings, args.calls, args.seconds, args.url, pids)
     from appliance.loadtest.webhooks import run_webhooks
 
-    return await run_webhooks(settings, args.messages, args.duplicates, args.url)
+    return await run_webhooks(settings, args.messages, args.duplicates, args.url, concurrency=args.in_flight)

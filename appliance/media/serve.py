@@ -24,7 +24,7 @@ async def serve_media(settings: Settings, stop: trio.Event, *,
         # the port listens: a call the kernel accepts is one the role is ready for.
         app = MediaApp(services)
         await app.warm_up()
-        hypercorn_patch.apply()  # this role's per-frame path (see the module: measured to pay here only)
+        hypercorn_patch.apply()  # this role's per-frame path, direct writes included (see the module)
         # Calls are drained by the app itself; Hypercorn then only closes what is left.
         config = hypercorn_config(settings.bind_host, settings.media_port, grace=2,
                                   processes=settings.media_processes)

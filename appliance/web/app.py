@@ -32,7 +32,7 @@ def create_app(services: Services) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = services
-    app.extensions[JOBS_EXTENSION] = JobQueue(services.redis, services.keys)
+    app.extensions[JOBS_EXTENSION] = queue = JobQueue(services.redis, services.keys)
     install_openapi(app)
     install_input_limits(app)  # before the blueprints: their <int:...> ids use its bigint-bounded converter
     for blueprint in BLUEPRINTS:
@@ -40,4 +40,5 @@ def create_app(services: Services) -> QuartTrio:
     install_error_handlers(app)
     install_security_headers(app, services.settings.public_url)
     health.install_request_metrics(app)
+    whatsapp_api.install_fast_webhook(app, services, queue)  # the webhook's burst skips Quart (fast_route.py)
     return app

@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from quart import Quart, Response, request
 from quart.json.provider import JSONProvider
 from quart_trio.wrappers import TrioRequest
@@ -65,17 +67,27 @@ def check_json(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+def parse_json(text: str | bytes) -> Any:
+    """A JSON document within the limits (BadRequest beyond them, ValueError if it is not JSON). orjson
+    parses it; what orjson refuses (integers beyond 64 bits, NaN, lone surrogates, UTF-16) goes to the
+    standard library, so the documents accepted are the same as with it alone."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(text)
+        except RecursionError as error:
+            raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels") from error
+    check_json(value)
+    return value
+
+
 def limited_json_provider(base: type[JSONProvider]) -> type[JSONProvider]:
     """``base`` (quart-schema's provider, which serialises pydantic models) with the limits on loading."""
 
     class LimitedJSONProvider(base):  # type: ignore[valid-type, misc]
         def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-            try:
-                value = super().loads(s, **kwargs)
-            except RecursionError as error:
-                raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels") from error
-            check_json(value)
-            return value
+            return parse_json(s)  # Quart passes no options
 
     return LimitedJSONProvider
 

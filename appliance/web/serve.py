@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 
 import trio
 from hypercorn.trio import serve as hypercorn_serve
 
+from appliance import hypercorn_patch
 from appliance.nursery.role import RoleHandle, tcp_accepts
 from appliance.services import open_services
 from appliance.serving import hypercorn_config
@@ -21,6 +23,10 @@ async def serve_api(settings: Settings, stop: trio.Event, *,
         config = hypercorn_config(settings.bind_host, settings.api_port, settings.shutdown_grace,
                                   processes=settings.api_processes)
         app = create_app(services)
+        # The startup objects (routes, models, the ORM) leave the collector's view: at 1,000 posts in flight
+        # its full passes over them were 29 % of the process's samples (py-spy); CPU per post fell ~20 %.
+        gc.freeze()
+        hypercorn_patch.apply(direct_writes=False)  # the webhook's per-post path (docs/sections/webhook.md)
         binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait))
         port = int(binds[0].rsplit(":", 1)[1]) if binds else settings.api_port
         task_status.started(RoleHandle(
