@@ -260,9 +260,10 @@ _original_app_send = WSStream.app_send
 
 
 def apply(*, direct_writes: bool = True) -> None:
-    """Install the trims in this process (idempotent; the last call decides the writes). Without ``direct_writes`` the writes keep Hypercorn's
-    path: the api role's 413 to a client still sending its body then reaches it before the connection closes
-    (with direct writes, ``tests/test_hostile_input.py``'s keep-alive-after-413 client saw its send cut)."""
+    """Install the trims in this process (idempotent; the last call decides the writes). Without
+    ``direct_writes`` the writes keep Hypercorn's path: the api role's 413 to a client still sending its body
+    then reaches it before the connection closes (with direct writes, ``tests/test_hostile_input.py``'s
+    keep-alive-after-413 client saw its send cut)."""
     TCPServer._read_data = _read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = _protocol_send if direct_writes else _original_send  # type: ignore[method-assign]
     TaskGroup.spawn_app = _spawn_app  # type: ignore[method-assign, assignment]
