@@ -85,15 +85,19 @@ async def test_two_media_processes_share_the_port_and_each_drains_its_own_calls(
     assert ended == ["end"] * calls
 
 
+async def _echo_agent(_info):
+    from appliance.media.agents import EchoAgent
+    return EchoAgent()
+
+
+def echo_call(sock: MemorySocket, recorder: ListRecorder) -> CallSession:
+    """A call on ``sock`` through the echo agent, any stream token accepted."""
+    return CallSession(sock, verify=lambda sid, tok: True, agent_for=_echo_agent, recorder=recorder, idle_timeout=30)
+
+
 async def test_frames_arriving_late_for_their_timestamp_are_shed_not_queued():
     clock_sock, recorder = MemorySocket(), ListRecorder()
-
-    async def agent_for(_info):
-        from appliance.media.agents import EchoAgent
-        return EchoAgent()
-
-    call = CallSession(clock_sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder,
-                       idle_timeout=30)
+    call = echo_call(clock_sock, recorder)
     clock_sock.start()
 
     def media(ms: int) -> None:
@@ -115,12 +119,7 @@ async def test_frames_arriving_late_for_their_timestamp_are_shed_not_queued():
 
 async def test_a_late_frame_with_nothing_waiting_behind_it_is_played_not_shed():
     sock, recorder = MemorySocket(), ListRecorder()
-
-    async def agent_for(_info):
-        from appliance.media.agents import EchoAgent
-        return EchoAgent()
-
-    call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
+    call = echo_call(sock, recorder)
     sock.start()
     async with trio.open_nursery() as inner:
         inner.start_soon(call.run)
@@ -136,12 +135,7 @@ async def test_a_late_frame_with_nothing_waiting_behind_it_is_played_not_shed():
 
 async def test_a_sender_clock_slower_than_ours_does_not_turn_a_long_calls_frames_stale(autojump_clock):
     sock, recorder = MemorySocket(), ListRecorder()
-
-    async def agent_for(_info):
-        from appliance.media.agents import EchoAgent
-        return EchoAgent()
-
-    call = CallSession(sock, verify=lambda sid, tok: True, agent_for=agent_for, recorder=recorder, idle_timeout=30)
+    call = echo_call(sock, recorder)
     sock.start()
     async with trio.open_nursery() as inner:
         inner.start_soon(call.run)
