@@ -1,12 +1,16 @@
 """Our job runner against the peers a Python user would pick, same run, same Redis, one worker process each.
 
 Every system runs the same job: push its start time onto a Redis list (then optionally sleep). Per system:
-  1. idle latency: 30 single jobs, each enqueued after the queue sat idle 0.3 s; enqueue -> job start;
+  1. idle latency: 30 single jobs (--samples), each enqueued after the queue sat idle 0.3 s; enqueue -> job
+     start (time.time() before the library's enqueue call -> time.time() first thing in the job); all the
+     systems' workers run at once and take turns job by job;
   2. no-op drain: stop the worker, enqueue N jobs, start it, time from the first job's start to the last's;
   3. sleep drain: the same with M jobs that sleep 10 ms;
   4. Redis commands the worker side issued per job during the no-op drain (the job's own LPUSH excluded).
 
-    .venv/bin/python benchmarks/jobs_bench.py [--jobs 5000] [--sleepers 2000] [--peers ours,rq-simple,...]
+    .venv/bin/python benchmarks/jobs_bench.py [--jobs 5000] [--sleepers 2000] [--samples 30] [--peers ours,...]
+
+BENCH_CONCURRENCY (default 32, our JOB_CONCURRENCY default) sets every system's jobs at once.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ sys.path.insert(0, str(ROOT))
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 R = redis.Redis.from_url(REDIS_URL)
 PEERS = ["ours", "rq-simple", "rq-fork", "arq", "dramatiq", "taskiq"]
-CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "32")  # ours: JOB_CONCURRENCY (its default, 32)
+# Jobs at once for every system that has such a setting (ours: JOB_CONCURRENCY, default 32; taskiq:
+# --max-async-tasks, default 100; dramatiq: --threads; arq: max_jobs): the same for all, so a rate is a rate.
+CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "32")
 
 
 class Peer:
@@ -50,8 +56,10 @@ class Peer:
                           "-q", self.ns],
             "rq-fork": [str(venv / "rq"), "worker", "--url", REDIS_URL, "-q", self.ns],
             "arq": [str(venv / "arq"), "benchmarks.peers.tasks.ArqSettings"],
-            "dramatiq": [str(venv / "dramatiq"), "benchmarks.peers.tasks", "--processes", "1", "--threads", "16"],
-            "taskiq": [str(venv / "taskiq"), "worker", "benchmarks.peers.tasks:taskiq_broker", "--workers", "1"],
+            "dramatiq": [str(venv / "dramatiq"), "benchmarks.peers.tasks", "--processes", "1", "--threads",
+                         CONCURRENCY],
+            "taskiq": [str(venv / "taskiq"), "worker", "benchmarks.peers.tasks:taskiq_broker", "--workers", "1",
+                       "--max-async-tasks", CONCURRENCY],
         }[self.name]
 
     def start(self) -> None:
@@ -143,20 +151,6 @@ class Peer:
             time.sleep(0.005)
         return sorted(float(v) for v in R.lrange(self.key, 0, -1))
 
-    def idle_latency(self, samples: int = 30) -> list[float]:
-        self.start()
-        self.enqueue(1)
-        self.wait_stamps(1, timeout=60)  # the worker is up and has run one job
-        R.delete(self.key)
-        latencies = []
-        for i in range(samples):
-            time.sleep(0.3)
-            self.enqueue(1, suffix=f":{i}")  # sets sent_at just before the library's enqueue call
-            _, value = R.blpop([f"{self.key}:{i}"], timeout=30)
-            latencies.append(float(value) - self.sent_at)
-        self.stop()
-        return latencies
-
     def drain(self, count: int, sleep: float = 0.0) -> float:
         R.delete(self.key)
         self.enqueue(count, sleep)
@@ -189,6 +183,26 @@ class Peer:
         return seen / count
 
 
+def idle_latencies(peers: list[Peer], samples: int) -> dict[str, list[float]]:
+    """Enqueue -> job start with the queue idle 0.3 s before each job. All workers run at once and the
+    systems take turns job by job, so a burst of load on this shared machine falls on all of them alike."""
+    for peer in peers:
+        peer.start()
+        peer.enqueue(1)
+        peer.wait_stamps(1, timeout=60)  # the worker is up and has run one job
+        R.delete(peer.key)
+    latencies: dict[str, list[float]] = {peer.name: [] for peer in peers}
+    for i in range(samples):
+        for peer in peers:
+            time.sleep(0.3)
+            peer.enqueue(1, suffix=f":{i}")  # sets sent_at just before the library's enqueue call
+            _, value = R.blpop([f"{peer.key}:{i}"], timeout=30)
+            latencies[peer.name].append(float(value) - peer.sent_at)
+    for peer in peers:
+        peer.stop()
+    return latencies
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -199,12 +213,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--sleepers", type=int, default=2000)
     parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--samples", type=int, default=30, help="idle start latency samples per system")
     args = parser.parse_args()
+    peers = [Peer(name) for name in args.peers.split(",")]
+    try:
+        latencies = idle_latencies(peers, args.samples)
+    finally:
+        for peer in peers:
+            peer.stop()
     rows = []
-    for name in args.peers.split(","):
-        peer = Peer(name)
+    for peer in peers:
+        name, latency = peer.name, latencies[peer.name]
         try:
-            latency = peer.idle_latency()
             noop = peer.drain(args.jobs)
             sleepy = peer.drain(args.sleepers if name != "rq-fork" else args.sleepers // 10, 0.01)
             commands = peer.commands_per_job()
