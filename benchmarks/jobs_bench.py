@@ -9,6 +9,7 @@ Every system runs the same job: push its start time onto a Redis list (then opti
   4. Redis commands the worker side issued per job during the no-op drain (the job's own LPUSH excluded).
 
     .venv/bin/python benchmarks/jobs_bench.py [--jobs 5000] [--sleepers 2000] [--samples 30] [--peers ours,...]
+    (a peer "ours@/path/to/checkout" runs that checkout's worker beside this one's)
 
 BENCH_CONCURRENCY (default 32, our JOB_CONCURRENCY default) sets every system's jobs at once.
 """
@@ -38,13 +39,15 @@ CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "32")
 
 class Peer:
     def __init__(self, name: str) -> None:
-        self.name = name
+        # "ours@/path/to/checkout" runs that checkout's worker (a before/after comparison in one run).
+        self.name, _, checkout = name.partition("@")
+        self.label = name
         self.ns = f"bench{uuid.uuid4().hex[:6]}"
-        self.prefix = f"appliance:{self.ns}:" if name == "ours" else ""
+        self.prefix = f"appliance:{self.ns}:" if self.name == "ours" else ""
         self.key = f"{self.prefix}stamps"  # the list the jobs push onto (full Redis key)
-        self.env = dict(os.environ, BENCH_PEER=name.split("-")[0], BENCH_NS=self.ns, REDIS_URL=REDIS_URL,
+        self.env = dict(os.environ, BENCH_PEER=self.name.split("-")[0], BENCH_NS=self.ns, REDIS_URL=REDIS_URL,
                         REDIS_PREFIX=self.prefix or "appliance:unused:", JOB_CONCURRENCY=CONCURRENCY,
-                        LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT))
+                        LOG_LEVEL="ERROR", PYTHONPATH=checkout or str(ROOT))
         self.proc: subprocess.Popen | None = None
 
     # -- worker ------------------------------------------------------------------------------------------
@@ -191,13 +194,13 @@ def idle_latencies(peers: list[Peer], samples: int) -> dict[str, list[float]]:
         peer.enqueue(1)
         peer.wait_stamps(1, timeout=60)  # the worker is up and has run one job
         R.delete(peer.key)
-    latencies: dict[str, list[float]] = {peer.name: [] for peer in peers}
+    latencies: dict[str, list[float]] = {peer.label: [] for peer in peers}
     for i in range(samples):
         for peer in peers:
             time.sleep(0.3)
             peer.enqueue(1, suffix=f":{i}")  # sets sent_at just before the library's enqueue call
             _, value = R.blpop([f"{peer.key}:{i}"], timeout=30)
-            latencies[peer.name].append(float(value) - peer.sent_at)
+            latencies[peer.label].append(float(value) - peer.sent_at)
     for peer in peers:
         peer.stop()
     return latencies
@@ -223,10 +226,10 @@ def main() -> None:
             peer.stop()
     rows = []
     for peer in peers:
-        name, latency = peer.name, latencies[peer.name]
+        name, latency = peer.label, latencies[peer.label]
         try:
             noop = peer.drain(args.jobs)
-            sleepy = peer.drain(args.sleepers if name != "rq-fork" else args.sleepers // 10, 0.01)
+            sleepy = peer.drain(args.sleepers if peer.name != "rq-fork" else args.sleepers // 10, 0.01)
             commands = peer.commands_per_job()
         except Exception as exc:  # one peer failing does not end the comparison
             print(f"{name}: failed: {exc}", file=sys.stderr)
@@ -235,11 +238,11 @@ def main() -> None:
         rows.append((name, noop, sleepy, pct(latency, 0.5) * 1000, pct(latency, 0.99) * 1000, commands))
         print(f"{name}: done", file=sys.stderr, flush=True)
     ours = next((r for r in rows if r[0] == "ours"), None)
-    best_peer = max((r[1] for r in rows if r[0] != "ours"), default=None)
-    print(f"{'system':10} {'no-op jobs/s':>12} {'10ms jobs/s':>12} {'start p50 ms':>12} {'start p99 ms':>12} "
+    best_peer = max((r[1] for r in rows if not r[0].startswith("ours")), default=None)
+    print(f"{'system':16} {'no-op jobs/s':>12} {'10ms jobs/s':>12} {'start p50 ms':>12} {'start p99 ms':>12} "
           f"{'cmds/job':>9}")
     for name, noop, sleepy, p50, p99, commands in rows:
-        print(f"{name:10} {noop:12.0f} {sleepy:12.0f} {p50:12.2f} {p99:12.2f} {commands:9.2f}")
+        print(f"{name:16} {noop:12.0f} {sleepy:12.0f} {p50:12.2f} {p99:12.2f} {commands:9.2f}")
     if ours and best_peer:
         print(f"\nno-op drain, ours / fastest peer: {ours[1] / best_peer:.2f}x")
 
