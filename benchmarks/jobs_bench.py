@@ -6,7 +6,8 @@ Every system runs the same job: push its start time onto a Redis list (then opti
      systems' workers run at once and take turns job by job;
   2. no-op drain: stop the worker, enqueue N jobs, start it, time from the first job's start to the last's;
   3. sleep drain: the same with M jobs that sleep 10 ms;
-  4. Redis commands the worker side issued per job during the no-op drain (the job's own LPUSH excluded).
+  4. Redis commands the worker side issued per job during the no-op drain (the job's own LPUSH excluded);
+  5. the worker's CPU time (user + system, its child processes included) per job during each drain.
 
     .venv/bin/python benchmarks/jobs_bench.py [--jobs 5000] [--sleepers 2000] [--samples 30] [--peers ours,...]
     (a peer "ours@/path/to/checkout" runs that checkout's worker beside this one's)
@@ -154,21 +155,29 @@ class Peer:
             time.sleep(0.005)
         return sorted(float(v) for v in R.lrange(self.key, 0, -1))
 
-    def drain(self, count: int, sleep: float = 0.0) -> float:
+    def drain(self, count: int, sleep: float = 0.0) -> tuple[float, float]:
+        """(jobs/s from the first job's start to the last's, the worker's CPU seconds per job meanwhile)."""
         R.delete(self.key)
         self.enqueue(count, sleep)
         self.start()
+        assert self.proc is not None
+        self.wait_stamps(1)
+        cpu, started = cpu_seconds(self.proc.pid), R.llen(self.key)
         stamps = self.wait_stamps(count)
+        cpu = cpu_seconds(self.proc.pid) - cpu
         self.stop()
         elapsed = stamps[-1] - stamps[0]
-        return count / elapsed if elapsed > 0 else float("inf")
+        return count / elapsed if elapsed > 0 else float("inf"), cpu / max(1, count - started)
 
     def commands_per_job(self, count: int = 300) -> float:
         """Top-level Redis commands the worker side sends per job, by MONITOR (commands a Lua script runs
-        inside Redis are not round trips and are left out; so are the job's own LPUSH and our polling)."""
+        inside Redis are not round trips and are left out; so are the job's own LPUSH and our polling). Only
+        connections that name this run's keys count: other programs share this Redis."""
         R.delete(self.key)
         self.enqueue(count)
-        seen = stamped = 0
+        stamped = 0
+        per_client: dict[str, int] = {}
+        ours: set[str] = set()
         monitor_conn = redis.Redis.from_url(REDIS_URL)
         with monitor_conn.monitor() as monitor:
             self.start()
@@ -180,10 +189,35 @@ class Peer:
                     if stamped >= count:
                         break
                     continue
-                seen += 1
+                client = f"{entry.get('client_address')}:{entry.get('client_port')}"
+                per_client[client] = per_client.get(client, 0) + 1
+                if self.ns in entry["command"]:
+                    ours.add(client)
         self.stop()
         monitor_conn.close()
-        return seen / count
+        return sum(per_client[client] for client in ours) / count
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its descendants (taskiq's worker is a child), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
 
 
 def idle_latencies(peers: list[Peer], samples: int) -> dict[str, list[float]]:
@@ -228,21 +262,23 @@ def main() -> None:
     for peer in peers:
         name, latency = peer.label, latencies[peer.label]
         try:
-            noop = peer.drain(args.jobs)
-            sleepy = peer.drain(args.sleepers if peer.name != "rq-fork" else args.sleepers // 10, 0.01)
+            noop, noop_cpu = peer.drain(args.jobs)
+            sleepy, sleepy_cpu = peer.drain(args.sleepers if peer.name != "rq-fork" else args.sleepers // 10, 0.01)
             commands = peer.commands_per_job()
         except Exception as exc:  # one peer failing does not end the comparison
             print(f"{name}: failed: {exc}", file=sys.stderr)
             peer.stop()
             continue
-        rows.append((name, noop, sleepy, pct(latency, 0.5) * 1000, pct(latency, 0.99) * 1000, commands))
+        rows.append((name, noop, sleepy, pct(latency, 0.5) * 1000, pct(latency, 0.99) * 1000, commands,
+                     noop_cpu * 1e6, sleepy_cpu * 1e6))
         print(f"{name}: done", file=sys.stderr, flush=True)
     ours = next((r for r in rows if r[0] == "ours"), None)
     best_peer = max((r[1] for r in rows if not r[0].startswith("ours")), default=None)
     print(f"{'system':16} {'no-op jobs/s':>12} {'10ms jobs/s':>12} {'start p50 ms':>12} {'start p99 ms':>12} "
-          f"{'cmds/job':>9}")
-    for name, noop, sleepy, p50, p99, commands in rows:
-        print(f"{name:16} {noop:12.0f} {sleepy:12.0f} {p50:12.2f} {p99:12.2f} {commands:9.2f}")
+          f"{'cmds/job':>9} {'CPU µs/job: no-op':>17} {'10ms':>5}")
+    for name, noop, sleepy, p50, p99, commands, cpu, sleepy_cpu in rows:
+        print(f"{name:16} {noop:12.0f} {sleepy:12.0f} {p50:12.2f} {p99:12.2f} {commands:9.2f} {cpu:17.0f} "
+              f"{sleepy_cpu:5.0f}")
     if ours and best_peer:
         print(f"\nno-op drain, ours / fastest peer: {ours[1] / best_peer:.2f}x")
 
