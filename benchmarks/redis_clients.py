@@ -1,23 +1,21 @@
 """Why coredis: LPUSH throughput from 16 concurrent Trio tasks, coredis natively on Trio against redis-py
 pushed through trio.to_thread (redis-py's asyncio client cannot run on Trio), same run, same Redis.
 
-Why the idle worker's blocking pop has a connection of its own (appliance/jobs/blocking.py): the Trio
-thread's CPU time per wake-up of a BRPOP, and push -> pop latency, coredis against BlockingConnection,
-taking turns round by round; a thread pushes its time.time() every 50 ms (--wakeups per round).
+Why a 10 ms job that makes one Redis call takes longer than 10 ms per slot (jobs_bench's 10 ms drain): the
+latency of one coredis LPUSH from 1 and from 32 Trio tasks at once, each task looping LPUSH then a 10 ms
+sleep for 2 s (--latency).
 
-    .venv/bin/python benchmarks/redis_clients.py [--ops 20000] [--wakeups 100] [--rounds 3]
+    .venv/bin/python benchmarks/redis_clients.py [--ops 20000] [--latency]
 """
 
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 
 import redis
 import trio
 
-from appliance.jobs.blocking import BlockingConnection
 from appliance.redis import open_redis
 
 URL = "redis://127.0.0.1:6379/0"
@@ -58,49 +56,39 @@ async def with_redis_py_threads(ops: int) -> float:
     return ops / elapsed
 
 
-WAKE_KEY = "appliance:bench:wakeups"
-
-
-async def wakeups(which: str, n: int) -> tuple[float, float]:
-    """(CPU seconds of this thread per wake-up, median push -> pop seconds) of n blocking pops."""
-    pusher = redis.Redis.from_url(URL)
-    pusher.delete(WAKE_KEY)
-
-    def push() -> None:
-        for _ in range(n):
-            time.sleep(0.05)
-            pusher.lpush(WAKE_KEY, repr(time.time()))
-
-    delays = []
+async def concurrent_latency(tasks: int) -> tuple[float, float, int]:
+    """(p50, p90 seconds of one LPUSH, connections used) with ``tasks`` tasks looping LPUSH + 10 ms sleep."""
+    latencies: list[float] = []
     async with open_redis(URL) as client:
-        own = BlockingConnection(URL)
         await client.ping()
-        await own.brpop([WAKE_KEY], 0.01)  # both connected before the clock starts
-        thread = threading.Thread(target=push)
-        cpu = time.thread_time()
-        thread.start()
-        for _ in range(n):
-            reply = await (client.brpop([WAKE_KEY], timeout=5) if which == "coredis" else own.brpop([WAKE_KEY], 5))
-            assert reply is not None
-            delays.append(time.time() - float(reply[1]))
-        cpu = time.thread_time() - cpu
-        thread.join()
-        await own.aclose()
-    pusher.close()
-    return cpu / n, sorted(delays)[n // 2]
+
+        async def loop() -> None:
+            while True:
+                started = time.perf_counter()
+                await client.lpush("appliance:bench:latency", ["x"])
+                latencies.append(time.perf_counter() - started)
+                await trio.sleep(0.01)
+
+        with trio.move_on_after(2):
+            async with trio.open_nursery() as nursery:
+                for _ in range(tasks):
+                    nursery.start_soon(loop)
+        connections = len(client.connection_pool._online_connections)
+        await client.delete(["appliance:bench:latency"])
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.9)], connections
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=20000)
-    parser.add_argument("--wakeups", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency", action="store_true")
     args = parser.parse_args()
-    for _ in range(args.rounds):
-        for which in ("coredis", "own connection"):
-            cpu, delay = trio.run(wakeups, which, args.wakeups)
-            print(f"BRPOP via {which:15} {cpu * 1e6:6.0f} us CPU per wake-up, push -> pop p50 {delay * 1e3:.2f} ms",
-                  flush=True)
+    if args.latency:
+        for tasks in (1, 32):
+            p50, p90, connections = trio.run(concurrent_latency, tasks)
+            print(f"coredis LPUSH from {tasks:2} tasks: p50 {p50 * 1e3:.2f} ms, p90 {p90 * 1e3:.2f} ms, "
+                  f"{connections} connection(s)", flush=True)
     if not args.ops:
         return
     ours = trio.run(with_coredis, args.ops)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.jobs.blocking import BlockingConnection
 from appliance.jobs.queue import JobQueue, TakenJob
 from appliance.jobs.registry import JobArgumentsError, Periodic, UnknownJobError
 from appliance.jobs.scheduler import Scheduler
@@ -155,10 +154,9 @@ async def test_a_job_that_kills_every_worker_is_dead_lettered_after_five_lease_l
 # -- an idle worker is handed its job by the enqueue itself (no fetch round trip) -------------------------
 
 async def test_an_idle_worker_is_handed_the_next_job_already_leased_to_it(queue, services):
-    waiting = BlockingConnection(services.settings.redis_url)
     assert await queue.fetch("w1", 4, 30, register_idle=True) == []  # nothing queued: w1 goes idle
     job_id = await queue.enqueue("diagnostics.stamp", {"key": "k"})
-    handed = await queue.wait_for_work("w1", 1, waiting)
+    handed = await queue.wait_for_work("w1", 1)
     assert isinstance(handed, TakenJob) and (handed.id, handed.attempt, handed.name) == (job_id, 1, "diagnostics.stamp")
     assert handed.args == {"key": "k"} and handed.token == "w1:1"
     record = await queue.get(job_id)
@@ -166,11 +164,9 @@ async def test_an_idle_worker_is_handed_the_next_job_already_leased_to_it(queue,
     assert await services.redis.llen(services.keys.queue("default")) == 0
     # w1 is no longer idle: the next job waits in its queue for a fetch, with a wake-up token
     later = await queue.enqueue("diagnostics.noop")
-    assert await queue.wait_for_work("w2", 1, waiting) is True
+    assert await queue.wait_for_work("w2", 1) is True
     assert [job.id for job in await queue.fetch("w2", 4, 30)] == [later]
     assert await queue.finish([(handed, "null", 0.01)]) == 1  # the handed lease is a normal lease
-    assert await queue.wait_for_work("w2", 0.01, waiting) is False  # nothing more: the wait times out
-    await waiting.aclose()
 
 
 async def test_a_job_handed_to_a_worker_that_died_is_requeued_when_its_lease_runs_out(queue, clock):

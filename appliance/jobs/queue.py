@@ -18,7 +18,6 @@ from coredis.exceptions import NoScriptError
 from coredis.tokens import PureToken
 
 from appliance.jobs import scripts
-from appliance.jobs.blocking import BlockingConnection
 from appliance.jobs.catalog import JOBS
 from appliance.jobs.registry import Catalog, JobArgumentsError, JobNotFoundError, JobStateError, dumps
 from appliance.keys import QUEUES, Keys
@@ -134,12 +133,11 @@ class JobQueue:
                                [self.keys.prefix, n, repr(self.clock()), lease, worker_id, int(register_idle)])
         return [_taken(r) for r in rows]
 
-    async def wait_for_work(self, worker_id: str, timeout: float, connection: BlockingConnection
-                            ) -> TakenJob | bool:
+    async def wait_for_work(self, worker_id: str, timeout: float) -> TakenJob | bool:
         """Block until a job is handed to this idle worker (the job, already leased to it), a wake-up
-        token arrives (True: fetch), or ``timeout`` passes (False). The wait has a connection of its own."""
+        token arrives (True: fetch), or ``timeout`` passes (False)."""
         inbox = self.keys.inbox(worker_id)
-        reply = await connection.brpop([inbox, self.keys.wakeup], timeout)
+        reply = await self.redis.brpop([inbox, self.keys.wakeup], timeout=timeout)
         if reply is None:
             return False
         key, value = reply

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import trio
 
-from appliance.jobs.blocking import BlockingConnection
 from appliance.jobs.queue import JobQueue, TakenJob
 from appliance.jobs.registry import JobArgumentsError, JobContext, dumps, retry_delay
 from appliance.nursery.role import RoleHandle
@@ -108,7 +107,6 @@ class Worker:
         self.tick = min(1.0, lease / 3)
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.held: dict[str, TakenJob] = {}
-        self.waiting = BlockingConnection(services.settings.redis_url)  # the idle wait's own connection
         self.slots = trio.Semaphore(concurrency)
         self._done_send, self._done_recv = trio.open_memory_channel[tuple[TakenJob, str, float]](math.inf)
         self.outage = Outage(f"worker {self.id}")
@@ -136,7 +134,6 @@ class Worker:
             with trio.move_on_after(self.grace, shield=True):
                 await acks_done.wait()
             support.cancel_scope.cancel()
-        await self.waiting.aclose()
         with trio.move_on_after(2, shield=True):
             await self.queue.forget_worker(self.id)
 
@@ -193,7 +190,7 @@ class Worker:
             await trio.sleep(1.0)
             return None
         try:
-            work = await self.queue.wait_for_work(self.id, IDLE_WAIT, self.waiting)
+            work = await self.queue.wait_for_work(self.id, IDLE_WAIT)
         except REDIS_DOWN as exc:
             self.outage.down(exc)
             return None
