@@ -75,4 +75,4 @@ class ArqSettings:
     redis_settings = RedisSettings.from_dsn(REDIS_URL)
     queue_name = os.environ.get("BENCH_NS", "bench-arq")
     burst = False
-    max_jobs = 16
+    max_jobs = int(os.environ.get("JOB_CONCURRENCY", "32"))  # jobs_bench gives every system the same
