@@ -168,6 +168,11 @@ class WebSocketClient:
         if leftover:
             self._handle(leftover)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes sent that the kernel has not taken yet."""
+        return len(self._pending)
+
     def send_text(self, text: str) -> None:
         self._send_frame(TEXT, text.encode())
 
