@@ -8,7 +8,6 @@ hard deadline is cancelled and reported as cut."""
 from __future__ import annotations
 
 import base64
-import gc
 import logging
 import struct
 import time
@@ -195,10 +194,6 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
             with trio.move_on_after(CONNECT_BUDGET):
                 for event in connected:  # connect everyone first (the server records each call), then stream
                     await event.wait()
-            # What exists now lives to the end: the collector need not walk it per frame (it was 10 % of
-            # the simulator's CPU, py-spy); streaming allocates nothing that lives long.
-            gc.collect()
-            gc.freeze()
             schedule.base = trio.current_time() + SETTLE
             schedule.go.set()
             for s, slot in enumerate(slots):
@@ -214,7 +209,6 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
                 done.set()
 
             nursery.start_soon(finished)
-    gc.unfreeze()
     if hard.cancelled_caught:
         log.warning("calls still open %gs after the start: cut", seconds + OVERRUN - REPORT_MARGIN)
     cpu = (await trio.to_thread.run_sync(procinfo.cpu_seconds, *pids) - cpu_before) if pid else None
