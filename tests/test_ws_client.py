@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 import trio
+from pydantic import SecretStr
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from appliance.loadtest import ws_client
-from appliance.loadtest.calls import echoed_seq, frame, media_frames
+from appliance.loadtest.calls import echoed_seq, frame, media_frames, run_calls
 from appliance.loadtest.ws_client import ClosedError, FrameReader, HandshakeError, ProtocolError, open_websocket
 from appliance.media.simulator import media_message
 from tests.test_hypercorn_patch import echo  # noqa: F401  (the fixture: patched Hypercorn, echoing)
@@ -291,3 +293,15 @@ def test_the_load_tests_prebuilt_frames_are_the_simulators_messages_and_their_se
         assert echoed_seq(json.dumps(echoed)) == seq  # the peer's spacing
         assert echoed_seq(json.dumps(echoed, separators=(",", ":"))) == seq  # ours
     assert echoed_seq('{"event":"mark","streamSid":"MZx","mark":{"name":"end"}}') is None
+
+
+async def test_the_load_test_streams_through_the_lean_client_and_reports_a_server_that_has_exited(
+        echo, settings):  # noqa: F811
+    gone = await trio.lowlevel.open_process([sys.executable, "-c", "pass"])
+    await gone.wait()  # reaped: no /proc entry left, as after a crashed server
+    settings = settings.model_copy(update={"twilio_auth_token": SecretStr("load-test token")})
+    report = await run_calls(settings, 3, 0.2, f"ws://127.0.0.1:{echo.port}/ws/twilio-media", [gone.pid])
+    assert report["frames_sent"] == report["frames_echoed"] == 30 and report["frames_lost"] == 0
+    assert report["p99_ms"] < 1000 and report["client_cpu_us_per_frame"] > 0
+    assert report["server_exited"] and report["server_cpu_pct"] is None
+    assert report["disconnected"] == report["failed_to_connect"] == report["cut"] == 0

@@ -12,6 +12,7 @@ import logging
 import struct
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,7 +184,8 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
 
     done = trio.Event()
     hard_deadline = trio.current_time() + seconds + OVERRUN - REPORT_MARGIN
-    cpu_before, wall_before, own_before = 0.0, time.monotonic(), time.process_time()
+    cpu_before: float | None = None
+    wall_before, own_before = time.monotonic(), time.process_time()
     with trio.CancelScope(deadline=hard_deadline) as hard:
         async with trio.open_nursery() as nursery:
             connected = []
@@ -200,7 +202,7 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
                 # Calls are uncorrelated: their 20 ms ticks are spread over the interval.
                 nursery.start_soon(pace, slot, schedule.base + s * FRAME_SECONDS / len(slots), schedule,
                                    messages)
-            cpu_before = await trio.to_thread.run_sync(procinfo.cpu_seconds, *pids) if pid else 0.0
+            cpu_before = await trio.to_thread.run_sync(procinfo.cpu_seconds, *pids) if pid else None
             wall_before, own_before = time.monotonic(), time.process_time()
             nursery.start_soon(sample_rss, done)
 
@@ -211,7 +213,9 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
             nursery.start_soon(finished)
     if hard.cancelled_caught:
         log.warning("calls still open %gs after the start: cut", seconds + OVERRUN - REPORT_MARGIN)
-    cpu = (await trio.to_thread.run_sync(procinfo.cpu_seconds, *pids) - cpu_before) if pid else None
+    # None when the server (or one of its processes) has exited: its figures are then unknown
+    cpu_after = await trio.to_thread.run_sync(procinfo.cpu_seconds, *pids) if pid else None
+    cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
     wall = time.monotonic() - wall_before
     own_cpu = time.process_time() - own_before
     latencies = [v for r in results for v in r.latencies]
@@ -223,6 +227,7 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
         "frames_sent": sent, "frames_echoed": echoed, "frames_lost": sent - echoed,
         "loss_pct": round(100 * (sent - echoed) / sent, 3) if sent else None,
         "disconnected": sum(1 for r in results if r.disconnected),
+        "disconnect_reasons": dict(Counter(r.disconnected for r in results if r.disconnected).most_common(3)),
         "failed_to_connect": sum(1 for r in results if not r.connected),
         "cut": sum(1 for r in results if r.connected and not r.finished),
         "p50_ms": round(1000 * percentile(latencies, 0.50), 2),
@@ -230,6 +235,7 @@ async def run_calls(settings: Settings, calls: int, seconds: float, url: str | N
         "max_ms": round(1000 * max(latencies), 2) if latencies else None,
         "frames_per_s": round(echoed / seconds, 1),
         "server_pids": pids,
+        "server_exited": bool(pid) and cpu_after is None,  # then its CPU figures are unknown (None)
         "server_cpu_pct": round(100 * cpu / wall, 1) if cpu is not None else None,
         # the server's CPU time per frame it echoed (one in, one out)
         "server_cpu_us_per_frame": round(1e6 * cpu / echoed, 1) if cpu is not None and echoed else None,
