@@ -305,3 +305,18 @@ async def test_the_load_test_streams_through_the_lean_client_and_reports_a_serve
     assert report["p99_ms"] < 1000 and report["client_cpu_us_per_frame"] > 0
     assert report["server_exited"] and report["server_cpu_pct"] is None
     assert report["disconnected"] == report["failed_to_connect"] == report["cut"] == 0
+
+
+async def test_closing_never_outlasts_the_callers_deadline_when_the_server_does_not_answer():
+    release = trio.Event()
+
+    async def script(server: Scripted) -> None:
+        await release.wait()  # reads nothing, answers no close
+
+    async with scripted(script) as url:
+        started = trio.current_time()
+        with trio.move_on_after(0.3):
+            async with open_websocket(url):
+                await trio.sleep_forever()
+        assert trio.current_time() - started < ws_client.CLOSE_WAIT / 2  # the caller's 0.3 s, not 5 s
+        release.set()
