@@ -79,6 +79,12 @@ async def _receive(raw: socket.socket, ready: bool) -> bytes:
         except BlockingIOError:
             pass
     while True:
+        if raw.fileno() < 0:
+            # Closed by another task (the app's close) while this one was not waiting: trio's SocketStream
+            # checks this too. Waiting on fd -1 raised ValueError, and a second connection in the same state
+            # BusyResourceError (one registration for fd -1): either took the whole media process down
+            # (seen at 350-400 calls when many calls end at once).
+            raise trio.ClosedResourceError("the socket was closed")
         await trio.lowlevel.wait_readable(raw)
         try:
             return raw.recv(tcp_server.MAX_RECV)

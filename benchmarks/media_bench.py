@@ -88,6 +88,8 @@ def row(label: str, calls: int, r: dict, verdict: str) -> None:
           f"{r['disconnected'] + r['failed_to_connect']:5d} {r['server_cpu_pct'] or 0:6.1f} "
           f"{r['server_cpu_us_per_frame'] or 0:7.1f} {r['rss_per_call_kb'] or 0:8.1f} "
           f"{r['client_cpu_pct']:6.1f}  {verdict}{sim}", flush=True)
+    if r.get("disconnect_reasons"):
+        print(f"{'':28} disconnected: {r['disconnect_reasons']}", flush=True)
 
 
 def measure(names: list[str], calls: int, args: argparse.Namespace, processes: int = 0) -> dict[str, list]:

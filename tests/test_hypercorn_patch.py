@@ -4,6 +4,7 @@ text frames take the fast path, everything else still reaches wsproto and ends a
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -208,3 +209,25 @@ async def test_a_client_close_reaches_the_app_as_a_disconnect(echo):
         assert isinstance(events[-1], CloseConnection) and events[-1].code == 1000
         await echo.disconnected()
         assert echo.received[0] == "bye" and echo.received[-1][0] == "disconnect"
+
+
+async def test_reading_a_socket_another_task_closed_ends_that_connection_only():
+    """Two connections closed under their readers (the app closed them while the reader was busy) must
+    each end as closed: waiting on fd -1 raised ValueError, then BusyResourceError, and took the server down."""
+    pairs = [socket.socketpair() for _ in range(2)]
+    ended: list[str] = []
+
+    async def read(sock: socket.socket) -> None:
+        with pytest.raises(trio.ClosedResourceError):
+            await hypercorn_patch._receive(sock, ready=False)
+        ended.append("closed")
+
+    for ours, _ in pairs:
+        ours.close()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for ours, _ in pairs:
+                nursery.start_soon(read, ours)
+    assert ended == ["closed", "closed"]
+    for _, theirs in pairs:
+        theirs.close()

@@ -33,20 +33,29 @@ def listener_pid(port: int) -> int | None:
     return None
 
 
-def cpu_seconds(*pids: int) -> float:
-    """CPU time (user + system) the processes have used, summed."""
+def cpu_seconds(*pids: int) -> float | None:
+    """CPU time (user + system) the processes have used, summed; None once one of them has exited."""
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        if fields[0] == "Z":  # exited, not yet reaped
+            return None
         total += int(fields[11]) + int(fields[12])  # utime + stime
     return total / TICKS
 
 
 def rss_bytes(*pids: int) -> int:
-    """Resident memory of the processes, summed."""
+    """Resident memory of the processes, summed (a process that has exited counts for nothing)."""
     total = 0
     for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
     return total
