@@ -23,20 +23,20 @@ TEXT, BINARY, CONTINUATION, CLOSE, PING = 0x1, 0x2, 0x0, 0x8, 0x9
 MASK = b"\x37\xfa\x21\x3d"
 
 
-def frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True, rsv: int = 0) -> bytes:
-    """A client frame as RFC 6455 5.2 lays it out."""
+def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes = MASK, rsv: int = 0) -> bytes:
+    """A frame as RFC 6455 5.2 lays it out: a client's (masked), or with ``mask=b""`` a server's."""
     size = len(payload)
     head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    bit = 0x80 if masked else 0
+    bit = 0x80 if mask else 0
     if size < 126:
         head += bytes([bit | size])
     elif size < 65536:
         head += bytes([bit | 126]) + size.to_bytes(2, "big")
     else:
         head += bytes([bit | 127]) + size.to_bytes(8, "big")
-    if not masked:
+    if not mask:
         return head + payload
-    return head + MASK + bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 class EchoServer:
@@ -183,7 +183,7 @@ async def test_a_long_message_with_a_64_bit_length_goes_both_ways(echo):
 
 @pytest.mark.parametrize("bad", [
     frame(TEXT, b"\xff\xfe not utf-8"),
-    frame(TEXT, b"unmasked", masked=False),
+    frame(TEXT, b"unmasked", mask=b""),
     frame(TEXT, b"reserved bit", rsv=0x40),
 ])
 async def test_a_frame_wsproto_refuses_ends_the_connection_as_before(echo, bad):

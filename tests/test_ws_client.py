@@ -5,6 +5,7 @@ with wsproto, an independent implementation."""
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import sys
@@ -22,23 +23,12 @@ from appliance.loadtest.calls import echoed_seq, frame, media_frames, run_calls
 from appliance.loadtest.ws_client import ClosedError, FrameReader, HandshakeError, ProtocolError, open_websocket
 from appliance.media.simulator import media_message
 from tests.test_hypercorn_patch import echo  # noqa: F401  (the fixture: patched Hypercorn, echoing)
+from tests.test_hypercorn_patch import frame as ws_frame
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING = 0x1, 0x2, 0x0, 0x8, 0x9
 
 
-def server_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bytes = b"") -> bytes:
-    size = len(payload)
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    bit = 0x80 if mask else 0
-    if size < 126:
-        head += bytes([bit | size])
-    elif size < 65536:
-        head += bytes([bit | 126]) + size.to_bytes(2, "big")
-    else:
-        head += bytes([bit | 127]) + size.to_bytes(8, "big")
-    if mask:
-        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + payload
+server_frame = functools.partial(ws_frame, mask=b"")  # a server's frame: not masked unless a test says
 
 
 # --- against the media role's Hypercorn ---
