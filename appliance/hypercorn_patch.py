@@ -35,6 +35,19 @@ vendored). Plain TCP only; a TLS stream keeps Hypercorn's own path.
   response, without one, still sends its head at once); empty writes are skipped. Api role, 20 webhook
   posts in flight: CPU per post 670-690 -> 600 µs, 1,415-1,492 -> 1,625-1,634 posts/s (A/B, 2 each).
 
+- When the client closes its side, ``TCPServer._read_data`` ends but the keep-alive idle timer, restarted
+  after the last answer, keeps the connection's task group (and the socket, in CLOSE-WAIT) open until
+  ``keep_alive_timeout`` (5 s) runs out. Patched: the timer is stopped once reading has ended (the app,
+  if still answering, finishes as before). After a 300-post burst, each post on its own connection, 87
+  sockets were still in CLOSE-WAIT 6 s later without it, none with it. CPU per post at 1,000 in flight
+  930-1,110 -> 930-1,030 µs (alternating runs, 2 x 3 bursts each; within the noise).
+- A finished connection is a reference cycle (``TCPServer.protocol`` -> H11Protocol -> its ``send``, the
+  bound ``TCPServer.protocol_send``) holding ~27 objects (the h11 connection, the socket, locks, events)
+  that only the cycle collector frees. Patched: ``TCPServer.run`` drops ``protocol`` when it ends, and
+  the whole connection is freed by reference counting. Objects found as garbage by the collector over
+  5,200 posts: ~105,000 -> 0; CPU per post at 1,000 in flight 800-870 -> 780-860 µs (alternating, 2 x 3
+  bursts each); the collector's time is mostly its passes over live connections, which stay.
+
 Same exceptions, same order of bytes, same backpressure; reads and writes that must wait still wait in trio.
 Installed by the media role (together: CPU per echoed frame 470 -> 280 µs with the session changes) and the
 api role without the direct writes (see ``apply``). Measured for the api with the webhook answered in front
@@ -87,6 +100,11 @@ async def _receive(raw: socket.socket, ready: bool) -> bytes:
 
 
 async def _read_data(self: TCPServer) -> None:
+    await _read(self)
+    await self.idle_task.stop()  # the peer is gone: nothing to wait for (Hypercorn waits keep_alive_timeout)
+
+
+async def _read(self: TCPServer) -> None:
     raw = _plain_socket(self.stream) if self.config.read_timeout is None else None
     if raw is None:
         await _original_read(self)
@@ -104,6 +122,13 @@ async def _read_data(self: TCPServer) -> None:
         if data == b"":
             break
     await self.protocol.handle(Closed())
+
+
+async def _run(self: TCPServer) -> None:
+    try:
+        await _original_run(self)
+    finally:
+        self.__dict__.pop("protocol", None)  # it holds our protocol_send: a cycle only the collector would free
 
 
 async def _protocol_send(self: TCPServer, event: Event) -> None:
@@ -252,6 +277,7 @@ async def _send_h11_event(self: H11Protocol, event: Any) -> None:
         await self.send(RawData(data=held + data))
 
 
+_original_run = TCPServer.run
 _original_read = TCPServer._read_data
 _original_send = TCPServer.protocol_send
 _original_spawn = TaskGroup.spawn_app
@@ -264,6 +290,7 @@ def apply(*, direct_writes: bool = True) -> None:
     ``direct_writes`` the writes keep Hypercorn's path: the api role's 413 to a client still sending its body
     then reaches it before the connection closes (with direct writes, ``tests/test_hostile_input.py``'s
     keep-alive-after-413 client saw its send cut)."""
+    TCPServer.run = _run  # type: ignore[method-assign]
     TCPServer._read_data = _read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = _protocol_send if direct_writes else _original_send  # type: ignore[method-assign]
     TaskGroup.spawn_app = _spawn_app  # type: ignore[method-assign, assignment]
