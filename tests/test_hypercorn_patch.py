@@ -225,15 +225,24 @@ async def http_app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture
-async def http_port(nursery):
+async def serve_http(nursery: trio.Nursery, keep_alive_timeout: float) -> int:
     hypercorn_patch.apply(direct_writes=False)  # as the api role
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
-    config.keep_alive_timeout = 60  # longer than any wait below: only the client's close may end a connection
+    config.keep_alive_timeout = keep_alive_timeout
     binds = await nursery.start(partial(serve, http_app, config, shutdown_trigger=trio.sleep_forever))
     return int(binds[0].rsplit(":", 1)[1])
+
+
+@pytest.fixture
+async def http_port(nursery):
+    return await serve_http(nursery, 60)  # longer than any wait below: only the client's close may end one
+
+
+@pytest.fixture
+async def short_keep_alive_port(nursery):
+    return await serve_http(nursery, 0.3)
 
 
 async def one_request_then_close_our_side(port: int) -> trio.SocketStream:
@@ -267,3 +276,35 @@ async def test_a_finished_connection_is_freed_without_the_cycle_collector(http_p
                 await trio.sleep(0.01)
     finally:
         gc.enable()
+
+
+async def closed_by_the_server(stream: trio.SocketStream) -> bool:
+    with trio.move_on_after(10):
+        while await stream.receive_some(4096):
+            pass
+        return True
+    return False
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout(short_keep_alive_port):
+    async with await trio.open_tcp_stream("127.0.0.1", short_keep_alive_port) as stream:
+        assert await closed_by_the_server(stream)
+
+
+async def test_a_connection_idle_after_its_answer_is_closed_after_the_keep_alive_timeout(short_keep_alive_port):
+    async with await trio.open_tcp_stream("127.0.0.1", short_keep_alive_port) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert await closed_by_the_server(stream)
+
+
+async def test_a_request_trickling_in_byte_by_byte_is_closed_after_the_keep_alive_timeout(short_keep_alive_port):
+    async with await trio.open_tcp_stream("127.0.0.1", short_keep_alive_port) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n")
+        with trio.move_on_after(10):
+            try:
+                while True:  # a header byte every 50 ms: never a whole request
+                    await stream.send_all(b"X")
+                    await trio.sleep(0.05)
+            except trio.BrokenResourceError:
+                pass
+        assert await closed_by_the_server(stream)
