@@ -308,3 +308,22 @@ async def test_a_request_trickling_in_byte_by_byte_is_closed_after_the_keep_aliv
             except trio.BrokenResourceError:
                 pass
         assert await closed_by_the_server(stream)
+
+
+async def test_shutting_down_closes_an_idle_keep_alive_connection_at_once(nursery):
+    hypercorn_patch.apply(direct_writes=False)
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.keep_alive_timeout = 60
+    config.graceful_timeout = 30  # longer than the wait below: only the idle timers may close it
+    stop = trio.Event()
+    binds = await nursery.start(partial(serve, http_app, config, shutdown_trigger=stop.wait))
+    async with await trio.open_tcp_stream("127.0.0.1", int(binds[0].rsplit(":", 1)[1])) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        answer = b""
+        with trio.fail_after(10):
+            while not answer.endswith(b"ok"):
+                answer += await stream.receive_some(4096)
+        stop.set()
+        assert await closed_by_the_server(stream)
