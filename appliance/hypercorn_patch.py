@@ -38,6 +38,13 @@ vendored). Plain TCP only; a TLS stream keeps Hypercorn's own path.
   820) -> 480-900 (median 780) µs, posts/s median 1,141 -> 1,248; at 20 in flight 520-540 -> 480-520 µs
   (alternating runs, 3 x 3 bursts each).
 
+- ``TCPServer._close`` shuts the socket's sending side (a checkpoint and a syscall), closes it (another
+  checkpoint), then trio's ``serve_listeners`` closes it again. Patched: once the peer has closed (the
+  reader saw its end), the socket is just closed (the FIN goes out with the close); a connection closed
+  from our side (a 413, the idle timer) keeps Hypercorn's path. CPU per post at 1,000 in flight, two A/B
+  runs of 3 x 3 bursts each (alternating, then in the other order): median 760 -> 740 and 820 -> 720 µs;
+  posts/s median 1,213 -> 1,264 and 948 -> 1,240.
+
 - ``H11Protocol._send_h11_event`` writes a response's head, its body and its end (``b""`` for a sized
   body) as three writes, each through ``protocol_send``'s lock and shielded ``send_all``. Patched: the head
   of a response with a ``content-length`` is held and goes out with its body in one write (a streamed
@@ -131,6 +138,7 @@ async def _read(self: TCPServer) -> None:
             in_a_row = 0
         await self.protocol.handle(RawData(data))
         if data == b"":
+            self.__dict__["_peer_closed"] = True
             break
     await self.protocol.handle(Closed())
 
@@ -140,6 +148,13 @@ async def _run(self: TCPServer) -> None:
         await _original_run(self)
     finally:
         self.__dict__.pop("protocol", None)  # it holds our protocol_send: a cycle only the collector would free
+
+
+async def _close(self: TCPServer) -> None:
+    if self.__dict__.get("_peer_closed") and _plain_socket(self.stream) is not None:
+        self.stream.socket.close()  # the peer has closed: our FIN goes with the close; no shutdown, no checkpoints
+        return
+    await _original_close(self)
 
 
 async def _protocol_send(self: TCPServer, event: Event) -> None:
@@ -352,6 +367,7 @@ async def _send_h11_event(self: H11Protocol, event: Any) -> None:
 
 
 _original_run = TCPServer.run
+_original_close = TCPServer._close
 _original_read = TCPServer._read_data
 _original_send = TCPServer.protocol_send
 _original_spawn = TaskGroup.spawn_app
@@ -365,6 +381,7 @@ def apply(*, direct_writes: bool = True) -> None:
     then reaches it before the connection closes (with direct writes, ``tests/test_hostile_input.py``'s
     keep-alive-after-413 client saw its send cut)."""
     TCPServer.run = _run  # type: ignore[method-assign]
+    TCPServer._close = _close  # type: ignore[method-assign]
     TCPServer._read_data = _read_data  # type: ignore[method-assign]
     TCPServer.protocol_send = _protocol_send if direct_writes else _original_send  # type: ignore[method-assign]
     TaskGroup.spawn_app = _spawn_app  # type: ignore[method-assign, assignment]
