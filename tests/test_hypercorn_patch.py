@@ -1,8 +1,10 @@
-"""The media role's trims of Hypercorn (``appliance/hypercorn_patch.py``) on a real Hypercorn socket: whole
-text frames take the fast path, everything else still reaches wsproto and ends as wsproto says."""
+"""The trims of Hypercorn (``appliance/hypercorn_patch.py``) on a real Hypercorn socket: whole text frames
+take the fast path, everything else still reaches wsproto and ends as wsproto says; an HTTP/1.1 connection
+the client has closed is let go at once and freed without the cycle collector."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from hypercorn.trio.tcp_server import TCPServer
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Pong, TextMessage
 from wsproto.frame_protocol import XorMaskerSimple
@@ -231,3 +234,119 @@ async def test_reading_a_socket_another_task_closed_ends_that_connection_only():
     assert ended == ["closed", "closed"]
     for _, theirs in pairs:
         theirs.close()
+
+
+# -- HTTP/1.1 connections: what a finished connection leaves behind ------------------------------------
+async def http_app(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def serve_http(nursery: trio.Nursery, keep_alive_timeout: float) -> int:
+    hypercorn_patch.apply(direct_writes=False)  # as the api role
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.keep_alive_timeout = keep_alive_timeout
+    binds = await nursery.start(partial(serve, http_app, config, shutdown_trigger=trio.sleep_forever))
+    return int(binds[0].rsplit(":", 1)[1])
+
+
+@pytest.fixture
+async def http_port(nursery):
+    return await serve_http(nursery, 60)  # longer than any wait below: only the client's close may end one
+
+
+@pytest.fixture
+async def short_keep_alive_port(nursery):
+    return await serve_http(nursery, 0.3)
+
+
+async def one_request_then_close_our_side(port: int) -> trio.SocketStream:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    answer = b""
+    with trio.fail_after(10):
+        while not answer.endswith(b"ok"):
+            answer += await stream.receive_some(4096)
+    assert answer.startswith(b"HTTP/1.1 200")
+    await stream.send_eof()
+    return stream
+
+
+async def test_a_client_gone_after_its_answer_is_let_go_at_once_not_after_the_keep_alive_timeout(http_port):
+    stream = await one_request_then_close_our_side(http_port)
+    with trio.fail_after(10):  # Hypercorn alone closes its side only when keep_alive_timeout (60 s) runs out
+        assert await stream.receive_some(4096) == b""
+    await stream.aclose()
+
+
+async def test_a_finished_connection_is_freed_without_the_cycle_collector(http_port):
+    gc.collect()
+    gc.disable()
+    try:
+        stream = await one_request_then_close_our_side(http_port)
+        with trio.fail_after(10):
+            assert await stream.receive_some(4096) == b""
+            await stream.aclose()
+            while any(isinstance(o, TCPServer) for o in gc.get_objects()):  # the handler may still be ending
+                await trio.sleep(0.01)
+    finally:
+        gc.enable()
+
+
+async def closed_by_the_server(stream: trio.SocketStream) -> bool:
+    with trio.move_on_after(10):
+        while await stream.receive_some(4096):
+            pass
+        return True
+    return False
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout(short_keep_alive_port):
+    async with await trio.open_tcp_stream("127.0.0.1", short_keep_alive_port) as stream:
+        assert await closed_by_the_server(stream)
+
+
+async def test_a_connection_idle_after_its_answer_is_closed_after_the_keep_alive_timeout(short_keep_alive_port):
+    async with await trio.open_tcp_stream("127.0.0.1", short_keep_alive_port) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert await closed_by_the_server(stream)
+
+
+async def test_a_request_trickling_in_byte_by_byte_is_closed_after_the_keep_alive_timeout(short_keep_alive_port):
+    async with await trio.open_tcp_stream("127.0.0.1", short_keep_alive_port) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n")
+        with trio.move_on_after(10):
+            try:
+                while True:  # a header byte every 50 ms: never a whole request
+                    await stream.send_all(b"X")
+                    await trio.sleep(0.05)
+            except trio.BrokenResourceError:
+                pass
+        assert await closed_by_the_server(stream)
+
+
+async def test_shutting_down_closes_an_idle_keep_alive_connection_at_once(nursery):
+    hypercorn_patch.apply(direct_writes=False)
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.keep_alive_timeout = 60
+    config.graceful_timeout = 30  # longer than the wait below: only the idle timers may close it
+    stop = trio.Event()
+    binds = await nursery.start(partial(serve, http_app, config, shutdown_trigger=stop.wait))
+    async with await trio.open_tcp_stream("127.0.0.1", int(binds[0].rsplit(":", 1)[1])) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        answer = b""
+        with trio.fail_after(10):
+            while not answer.endswith(b"ok"):
+                answer += await stream.receive_some(4096)
+        stop.set()
+        assert await closed_by_the_server(stream)
