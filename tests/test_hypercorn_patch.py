@@ -1,4 +1,4 @@
-"""The trims of Hypercorn (``appliance/hypercorn_patch.py``) on a real Hypercorn socket: whole text frames
+"""The trims of Hypercorn (``appliance/hypercorn_patch/``) on a real Hypercorn socket: whole text frames
 take the fast path, everything else still reaches wsproto and ends as wsproto says; an HTTP/1.1 connection
 the client has closed is let go at once and freed without the cycle collector."""
 
@@ -21,6 +21,7 @@ from wsproto.events import BytesMessage, CloseConnection, Pong, TextMessage
 from wsproto.frame_protocol import XorMaskerSimple
 
 from appliance import hypercorn_patch
+from appliance.hypercorn_patch import tcp, websocket
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING = 0x1, 0x2, 0x0, 0x8, 0x9
 MASK = b"\x37\xfa\x21\x3d"
@@ -143,7 +144,7 @@ def texts(events: list[object]) -> list[str]:
 @pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 333, 65536])
 def test_unmask_agrees_with_wsproto(size):
     payload = os.urandom(size)
-    assert hypercorn_patch._unmask(payload, MASK) == bytes(XorMaskerSimple(MASK).process(bytearray(payload)))
+    assert websocket._unmask(payload, MASK) == bytes(XorMaskerSimple(MASK).process(bytearray(payload)))
 
 
 async def test_whole_text_frames_read_at_once_reach_the_app_one_message_each_in_order(echo):
@@ -222,7 +223,7 @@ async def test_reading_a_socket_another_task_closed_ends_that_connection_only():
 
     async def read(sock: socket.socket) -> None:
         with pytest.raises(trio.ClosedResourceError):
-            await hypercorn_patch._receive(sock, ready=False)
+            await tcp._receive(sock, ready=False)
         ended.append("closed")
 
     for ours, _ in pairs:
