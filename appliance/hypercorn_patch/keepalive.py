@@ -81,6 +81,8 @@ class _IdleTimers:
             self.sleep.deadline = deadline
         if not self.started:
             self.started = True
+            # A system task: Hypercorn hands no nursery that lives as long as its worker (each connection's
+            # ends with it). It ends when the worker terminates; an error in it ends the process, loudly.
             trio.lowlevel.spawn_system_task(self._run)
 
     async def _run(self) -> None:

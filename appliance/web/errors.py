@@ -49,16 +49,29 @@ def too_large_message(limit: int) -> str:
     return f"request body too large (limit {limit} bytes)"
 
 
-def known_error(exc: Exception) -> tuple[int, str, dict[str, Any], dict[str, str]]:
-    """The status, message, extra answer fields and headers the handlers below give ``exc`` (for a route
-    served outside Quart: web/fast_route.py); anything unforeseen is a 500."""
+def known_error(exc: Exception, body_limit: int) -> tuple[int, str, dict[str, Any], dict[str, str]]:
+    """The status, message, extra answer fields and headers the API gives ``exc`` (the one mapping, for
+    Quart's handlers below and for a route served in front of Quart: web/fast_route.py); anything
+    unforeseen is a 500."""
     if isinstance(exc, ApiError):
         return exc.status, exc.message, exc.extra, exc.headers
     if isinstance(exc, ValidationError):
         message, fields = describe_validation(exc)
         return 422, message, {"fields": fields}, {}
-    if isinstance(exc, HTTPException) and exc.code:
-        return exc.code, exc.description or exc.name, {}, {}
+    if isinstance(exc, RequestSchemaValidationError):
+        if isinstance(exc.validation_error, ValidationError):
+            message, fields = describe_validation(exc.validation_error)
+        else:
+            message, fields = str(exc.validation_error), {}
+        return 422, message, {"fields": fields}, {}
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
+        if status == 413:
+            # The client may still be sending the body we refused: closing is the only way the next
+            # request on this connection is not parsed out of (or stuck behind) that unread body.
+            return 413, too_large_message(body_limit), {}, {**headers, "Connection": "close"}
+        return status, exc.description or exc.name, {}, headers
     if isinstance(exc, REDIS_DOWN):
         return 503, REDIS_UNAVAILABLE, {}, {}
     if isinstance(exc, DatabaseUnavailableError):
@@ -68,6 +81,17 @@ def known_error(exc: Exception) -> tuple[int, str, dict[str, Any], dict[str, str
     if isinstance(exc, DataError):
         return 400, bad_value_message(exc), {}, {}
     return 500, INTERNAL_ERROR, {}, {}
+
+
+def log_error(method: str, path: str, status: int, message: str, exc: Exception) -> None:
+    """Once per failed request: a 500 with its traceback, an unavailable dependency as a warning with its
+    cause, a client's mistake as information."""
+    if status == 503 and not isinstance(exc, ApiError):
+        log.warning("%s %s -> 503 %s: %s", method, path, message, exc)
+    elif status >= 500 and status != 503:
+        log.error("%s %s -> %d", method, path, status, exc_info=exc)
+    else:
+        log.info("%s %s -> %d %s", method, path, status, message)
 
 
 def bad_value_message(exc: DataError) -> str:
@@ -89,69 +113,14 @@ def describe_validation(exc: ValidationError) -> tuple[str, dict[str, str]]:
 
 
 def install_error_handlers(app: Quart) -> None:
-    @app.errorhandler(ApiError)
-    async def _api_error(exc: ApiError):
-        log.info("%s %s -> %d %s", request.method, request.path, exc.status, exc.message)
-        response, status = error_response(exc.status, exc.message, **exc.extra)
-        response.headers.update(exc.headers)
+    async def _answer(exc: Exception):
+        status, message, extra, headers = known_error(exc, app.config["MAX_CONTENT_LENGTH"])
+        log_error(request.method, request.path, status, message, exc)
+        response, status = error_response(status, message, **extra)
+        response.headers.update(headers)
         return response, status
 
-    @app.errorhandler(ValidationError)
-    async def _validation(exc: ValidationError):
-        message, fields = describe_validation(exc)
-        log.info("%s %s -> 422 %s", request.method, request.path, message)
-        return error_response(422, message, fields=fields)
-
-    @app.errorhandler(RequestSchemaValidationError)
-    async def _schema_validation(exc: RequestSchemaValidationError):
-        if isinstance(exc.validation_error, ValidationError):
-            message, fields = describe_validation(exc.validation_error)
-        else:
-            message, fields = str(exc.validation_error), {}
-        log.info("%s %s -> 422 %s", request.method, request.path, message)
-        return error_response(422, message, fields=fields)
-
-    @app.errorhandler(HTTPException)
-    async def _http(exc: HTTPException):
-        status = exc.code or 500
-        message = {413: too_large_message(app.config["MAX_CONTENT_LENGTH"])}.get(
-            status, exc.description or exc.name
-        )
-        log.info("%s %s -> %d %s", request.method, request.path, status, message)
-        response, status = error_response(status, message)
-        allow = dict(exc.get_headers()).get("Allow")
-        if allow:
-            response.headers["Allow"] = allow
-        if status == 413:
-            # The client may still be sending the body we refused: closing is the only way the next
-            # request on this connection is not parsed out of (or stuck behind) that unread body.
-            response.headers["Connection"] = "close"
-        return response, status
-
-    for exc_type in REDIS_DOWN:
-
-        @app.errorhandler(exc_type)
-        async def _redis_down(exc: Exception):
-            log.warning("%s %s -> 503 redis unavailable: %s", request.method, request.path, exc)
-            return error_response(503, REDIS_UNAVAILABLE)
-
-    @app.errorhandler(DatabaseUnavailableError)
-    async def _db_down(exc: DatabaseUnavailableError):
-        log.warning("%s %s -> 503 %s", request.method, request.path, exc)
-        return error_response(503, DATABASE_UNAVAILABLE)
-
-    @app.errorhandler(SettingMissingError)
-    async def _not_configured(exc: SettingMissingError):
-        log.warning("%s %s -> 503 %s", request.method, request.path, exc)
-        return error_response(503, str(exc))
-
-    @app.errorhandler(DataError)
-    async def _bad_value(exc: DataError):
-        message = bad_value_message(exc)
-        log.info("%s %s -> 400 %s", request.method, request.path, message)
-        return error_response(400, message)
-
-    @app.errorhandler(Exception)
-    async def _unexpected(exc: Exception):
-        log.exception("%s %s -> 500", request.method, request.path)
-        return error_response(500, INTERNAL_ERROR)
+    # Quart picks the most specific of these for each exception, as it did with one handler each.
+    for exc_type in (ApiError, ValidationError, RequestSchemaValidationError, HTTPException, *REDIS_DOWN,
+                     DatabaseUnavailableError, SettingMissingError, DataError, Exception):
+        app.register_error_handler(exc_type, _answer)

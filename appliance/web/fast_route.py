@@ -11,7 +11,6 @@ the fast path does not take (another method, a query string) is still answered b
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -20,10 +19,9 @@ import orjson
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 from quart import Quart
 
-from appliance.web.errors import ApiError, known_error, too_large_message
+from appliance.web.errors import ApiError, known_error, log_error, too_large_message
 from appliance.web.health import IN_PROGRESS, LATENCY, REQUESTS
 
-log = logging.getLogger(__name__)
 ReadBody = Callable[[], Awaitable[bytes]]
 Handler = Callable[[Mapping[str, str], ReadBody], Awaitable[dict[str, Any]]]
 Receive = Callable[[], Awaitable[Any]]
@@ -98,12 +96,9 @@ def install_fast_route(app: Quart, path: str, handler: Handler, security_headers
             except _Disconnected:
                 return
             except Exception as exc:  # the error shape for everything, as web/errors.py's handlers give it
-                status, message, fields, extra = known_error(exc)
+                status, message, fields, extra = known_error(exc, limit)
                 answer = {"success": False, "error": message, **fields}
-                if status >= 500 and status != 503:
-                    log.error("POST %s -> %d", path, status, exc_info=exc)
-                else:
-                    log.info("POST %s -> %d %s", path, status, message)
+                log_error("POST", path, status, message, exc)
             try:
                 if not await body.drain():
                     extra = {**extra, "Connection": "close"}
