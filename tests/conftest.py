@@ -24,6 +24,7 @@ from appliance.accounts import store as accounts
 from appliance.services import Services, open_services
 from appliance.settings import Settings
 from appliance.web.app import create_app
+from tests.fake_bridge import FakeBridge
 
 RUN = uuid.uuid4().hex[:10]
 ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql+psycopg:///postgres")
@@ -152,3 +153,11 @@ async def own_redis() -> AsyncIterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def bridge(nursery):
+    """The Baileys bridge's stand-in (tests/fake_bridge.py), serving for the test."""
+    fake = FakeBridge()
+    await nursery.start(fake.run)
+    return fake

@@ -29,13 +29,6 @@ async def chat(nursery):
     return fake
 
 
-@pytest.fixture
-async def bridge(nursery):
-    fake = FakeBridge()
-    await nursery.start(fake.run)
-    return fake
-
-
 async def run_ai(settings, chat_url: str, bridge: FakeBridge, *posts: dict, retries: int = 2):
     """Post each webhook body (for one new tenant, mode ai), let the worker drain; returns what it needs."""
     settings = settings.model_copy(update={

@@ -20,7 +20,6 @@ from appliance.web.serve import serve_api
 from appliance.whatsapp.batching import InboundBatcher, inbound_batcher
 from appliance.whatsapp.incoming import parse
 from tests.conftest import bearer, make_tenant
-from tests.fake_bridge import FakeBridge
 from tests.helpers import wait_until
 
 SECRET = {"X-Internal-Secret": "test-internal-secret"}
@@ -57,13 +56,6 @@ async def count(services, business_id: int, direction: str = "in") -> int:
 async def drained(queue: JobQueue) -> bool:
     stats = await queue.stats()
     return all(q["queued"] == q["running"] == q["scheduled"] == 0 for q in stats["queues"].values())
-
-
-@pytest.fixture
-async def bridge(nursery):
-    fake = FakeBridge()
-    await nursery.start(fake.run)
-    return fake
 
 
 @pytest.fixture
