@@ -15,7 +15,7 @@ from sqlalchemy import select
 from appliance.models import Lead, WhatsAppIdentity, WhatsAppMessage
 from tests.conftest import bearer, make_tenant
 from tests.helpers import wait_until
-from tests.test_whatsapp import SECRET, bridge, drained, set_reply, wa  # noqa: F401 - fixtures
+from tests.test_whatsapp import SECRET, drained, set_reply, wa  # noqa: F401 - fixtures
 
 OUT = Path(__file__).parent / "fixtures" / "baileys" / "out"
 FIXTURES = json.loads((OUT / "messages.json").read_text())["fixtures"]
@@ -26,7 +26,7 @@ URL = "/webhook/whatsapp/incoming"
 
 
 @pytest.fixture
-def wa_settings(settings, bridge):  # noqa: F811 - the fake bridge, and a key to sign media links with
+def wa_settings(settings, bridge):  # the fake bridge, and a key to sign media links with
     return settings.model_copy(update={"baileys_url": bridge.url,
                                        "encryption_key": SecretStr(Fernet.generate_key().decode())})
 
